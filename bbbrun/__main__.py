@@ -1,0 +1,3 @@
+from bbbrun.cli import main
+
+main()

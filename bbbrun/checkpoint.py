@@ -1,0 +1,129 @@
+"""Self-describing checkpoints: saved atomically, loaded without running any code.
+
+Everything saved is plain (tensors, numbers, strings, lists, dicts), so
+`torch.load(weights_only=True)` can read it; a file holding anything else is
+refused, never unpickled.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bbbrun.config import Config, config_from_dict, config_to_dict
+from bbbrun.errors import CheckpointError, ConfigError
+from bbbrun.files import write_atomic
+from bbbrun.model import BayesianRegressor
+from bbbrun.train import TrainState
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format_version", "config", "epoch", "model", "optimizer", "history", "rng", "status")
+
+
+def build_payload(
+    model: BayesianRegressor, optimizer: torch.optim.Optimizer, cfg: Config, state: TrainState,
+    shuffle: torch.Generator,
+) -> dict[str, Any]:
+    rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+    if model.mu.device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(model.mu.device)
+    return {
+        "format_version": FORMAT_VERSION,
+        "config": config_to_dict(cfg),
+        "epoch": state.epoch,
+        "status": state.status,
+        "train_seconds": state.train_seconds,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "history": state.history,
+        "rng": rng,
+    }
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    # Serialise to memory first so the file is written in one go.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_atomic(path, lambda handle: handle.write(buffer.getbuffer()))
+
+
+def resolve_checkpoint_path(path: Path) -> Path:
+    """A checkpoint file, or a run directory holding checkpoint.pt."""
+    if path.is_dir():
+        candidate = path / "checkpoint.pt"
+        if not candidate.is_file():
+            raise CheckpointError(f"{path} is a directory without a checkpoint.pt; give a checkpoint file")
+        return candidate
+    return path
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read and check a checkpoint; every problem becomes one CheckpointError line."""
+    path = resolve_checkpoint_path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty; expected a bbbrun checkpoint")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Unsupported global" in str(err) or "Unsupported operand" in str(err):
+            raise CheckpointError(
+                f"refusing to load {path}: it holds Python objects that could run code, not only "
+                "tensors and plain values; only checkpoints written by bbbrun are accepted"
+            ) from None
+        raise CheckpointError(f"{path} is corrupted or not a checkpoint (unreadable pickle)") from None
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(f"{path} is corrupted or truncated ({reason})") from None
+    return check_payload(path, payload)
+
+
+def check_payload(path: Path, payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise CheckpointError(f"{path} is not a bbbrun checkpoint (no format_version)")
+    version = payload["format_version"]
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version}; this bbbrun reads version {FORMAT_VERSION}"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in payload]
+    if missing:
+        raise CheckpointError(f"{path} is incomplete: missing {', '.join(missing)}")
+    return payload
+
+
+def config_of(payload: dict[str, Any], path: Path) -> Config:
+    try:
+        return config_from_dict(payload["config"])
+    except ConfigError as err:
+        raise CheckpointError(f"{path} holds a config this bbbrun cannot use: {err}") from None
+
+
+def restore_model(payload: dict[str, Any], cfg: Config, device: torch.device, path: Path) -> BayesianRegressor:
+    model = BayesianRegressor(cfg.model)
+    try:
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, KeyError, TypeError) as err:
+        reason = str(err).splitlines()[0]
+        raise CheckpointError(f"{path}: model weights do not match its config ({reason})") from None
+    return model.to(device)
+
+
+def state_of(payload: dict[str, Any]) -> TrainState:
+    return TrainState(
+        epoch=int(payload["epoch"]), history=list(payload["history"]),
+        train_seconds=float(payload.get("train_seconds", 0.0)), status=str(payload["status"]),
+    )
+
+
+def restore_rng(payload: dict[str, Any], shuffle: torch.Generator, device: torch.device) -> None:
+    rng = payload["rng"]
+    torch.set_rng_state(rng["torch"].cpu())
+    shuffle.set_state(rng["shuffle"].cpu())
+    if device.type == "cuda" and "cuda" in rng:
+        torch.cuda.set_rng_state(rng["cuda"].cpu(), device)

@@ -1,0 +1,86 @@
+"""The terminal: the only module that imports rich. Progress, log lines, tables, errors."""
+
+from __future__ import annotations
+
+import sys
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+
+def stdout() -> Console:
+    # Built per call so that test runners that swap sys.stdout are honoured.
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+
+
+def error(message: str) -> None:
+    """One line on stderr, no markup interpretation, no wrapping."""
+    print(f"error: {message}", file=sys.stderr)
+
+
+def info(message: str) -> None:
+    print(message, file=sys.stdout, flush=True)
+
+
+def format_log_line(row: dict[str, Any]) -> str:
+    noise = row.get("noise_std")
+    return (
+        f"epoch {int(row['epoch']):>6d} | loss {row['loss']:.4f} | val_loss {row['val_loss']:.4f} | "
+        f"nll {row['nll']:.4f} | kl {row['kl']:.4f} | kl_weight {row['kl_weight']:.3g} | "
+        f"noise_std {noise:.4f} | {row['seconds']:.1f}s"
+    )
+
+
+class TrainProgress:
+    """A rich progress bar on a terminal; on anything else, only the plain log lines."""
+
+    def __init__(self, total_epochs: int, start_epoch: int = 0, label: str = "training") -> None:
+        self.console = stdout()
+        self.live = self.console.is_terminal
+        self.progress: Progress | None = None
+        self.total, self.start, self.label = total_epochs, start_epoch, label
+
+    def __enter__(self) -> TrainProgress:
+        if self.live:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(),
+                TextColumn("epoch {task.completed}/{task.total}"), TextColumn("loss {task.fields[loss]}"),
+                TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=True,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(self.label, total=self.total, completed=self.start, loss="-")
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def on_log(self, row: dict[str, Any]) -> None:
+        line = format_log_line(row)
+        if self.progress is not None:
+            self.progress.console.print(line, markup=False)
+        else:
+            info(line)
+
+    def on_progress(self, epoch: int, loss: float) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=epoch, loss=f"{loss:.4f}")
+
+
+def print_table(title: str, columns: list[str], rows: list[list[str]], highlight_first: bool = False) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for i, row in enumerate(rows):
+        table.add_row(*row, style="bold green" if highlight_first and i == 0 else None)
+    stdout().print(table)
+
+
+def print_metrics(metrics: dict[str, Any]) -> None:
+    keys = ("val_rmse", "val_rmse_true", "val_nll", "val_coverage_90", "val_calibration_error", "noise_std",
+            "train_seconds")
+    parts = [f"{k} {metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float))]
+    info(" | ".join(parts))

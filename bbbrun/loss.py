@@ -1,0 +1,51 @@
+"""The negative ELBO: Gaussian data term plus the weighted KL, kept apart from the loop."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from bbbrun.config import KLWeighting
+from bbbrun.layers import LOG_SQRT_2PI
+from bbbrun.model import Output
+
+
+@dataclass
+class LossParts:
+    total: torch.Tensor  # what backward() is called on
+    nll: torch.Tensor  # summed negative log-likelihood of the batch (unscaled)
+    kl: torch.Tensor  # the KL estimate (unweighted)
+
+
+def gaussian_nll(y: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Sum over points of -log N(y; mean, scale^2)."""
+    z = (y - mean) / scale
+    log_norm = torch.log(scale) + LOG_SQRT_2PI
+    if scale.dim() == 0:  # one scale for every point: one log, not N
+        return 0.5 * z.square().sum() + z.numel() * log_norm
+    return (0.5 * z.square() + log_norm).sum()
+
+
+def negative_elbo(out: Output, y: torch.Tensor, num_train: int, kl_weight: float) -> LossParts:
+    """Minibatch estimate of the full-data negative ELBO.
+
+    The NLL is scaled from the batch to all `num_train` points and the KL
+    weighted so that one epoch's weights add up to one full KL.
+    """
+    nll = gaussian_nll(y, out.mean, out.scale)
+    total = nll * (num_train / y.shape[0]) + kl_weight * out.kl
+    return LossParts(total=total, nll=nll, kl=out.kl)
+
+
+def kl_weights(num_batches: int, scheme: KLWeighting) -> list[float]:
+    """Per-minibatch KL weights of one epoch; they sum to one.
+
+    `blundell` is the paper's 2^(M-i) / (2^M - 1), i = 1..M, written as
+    2^-i / (1 - 2^-M) so that large M does not overflow.
+    """
+    if scheme is KLWeighting.BLUNDELL:
+        norm = -math.expm1(-num_batches * math.log(2.0))
+        return [math.ldexp(1.0, -i) / norm for i in range(1, num_batches + 1)]
+    return [1.0 / num_batches] * num_batches

@@ -1,0 +1,188 @@
+"""The fit loop. It reports through callbacks and never prints."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from bbbrun.config import Config, OptimConfig
+from bbbrun.data import Dataset
+from bbbrun.loss import gaussian_nll, kl_weights, negative_elbo
+from bbbrun.model import BayesianRegressor
+
+HISTORY_COLUMNS = [
+    "epoch", "loss", "nll", "kl", "kl_weight", "val_loss", "val_nll", "noise_std", "lr", "seconds",
+]
+
+
+@dataclass
+class TrainData:
+    """The split data as tensors on the training device, moved there once."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+
+    @classmethod
+    def from_dataset(cls, data: Dataset, device: torch.device) -> TrainData:
+        def move(a: Any) -> torch.Tensor:
+            return torch.from_numpy(a).to(device)
+
+        return cls(move(data.x_train), move(data.y_train), move(data.x_val), move(data.y_val))
+
+    @property
+    def num_train(self) -> int:
+        return self.x_train.shape[0]
+
+
+@dataclass
+class TrainState:
+    """Where training stands; everything a checkpoint needs besides the tensors."""
+
+    epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    train_seconds: float = 0.0
+    status: str = "running"  # running | completed | interrupted | diverged
+    stop_signal: int | None = None
+    diverged_epoch: int | None = None
+
+
+def _ignore(*_: Any) -> None:
+    return None
+
+
+@dataclass
+class Callbacks:
+    on_log: Callable[[dict[str, float]], None] = _ignore
+    on_progress: Callable[[int, float], None] = _ignore
+    on_checkpoint: Callable[[TrainState], None] = _ignore
+    should_stop: Callable[[], int | None] = lambda: None
+
+
+def make_optimizer(model: BayesianRegressor, cfg: OptimConfig) -> torch.optim.Adam:
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+
+
+def learning_rate(cfg: OptimConfig, epoch: int, epochs: int) -> float:
+    """Cosine decay from lr to lr * lr_final_factor; constant when the factor is 1."""
+    if cfg.lr_final_factor == 1.0:
+        return cfg.lr
+    progress = (epoch - 1) / max(epochs - 1, 1)
+    factor = cfg.lr_final_factor + (1.0 - cfg.lr_final_factor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return cfg.lr * factor
+
+
+def fit(
+    model: BayesianRegressor,
+    optimizer: torch.optim.Optimizer,
+    data: TrainData,
+    cfg: Config,
+    state: TrainState,
+    shuffle: torch.Generator,
+    callbacks: Callbacks | None = None,
+) -> TrainState:
+    """Train from state.epoch + 1 to cfg.train.epochs, or until stopped or diverged."""
+    calls = callbacks or Callbacks()
+    epochs, tcfg = cfg.train.epochs, cfg.train
+    batch_size = tcfg.batch_size if tcfg.batch_size and tcfg.batch_size < data.num_train else None
+    weights = kl_weights(math.ceil(data.num_train / batch_size) if batch_size else 1, tcfg.kl_weighting)
+    # Reading a loss back costs a host sync on a GPU, so it happens only here.
+    report_every = max(1, min(tcfg.log_every, epochs // 100 or 1))
+    on_cpu = data.x_train.device.type == "cpu"
+    started, seconds_before = time.perf_counter(), state.train_seconds
+    state.status = "running"
+    model.train()
+    for epoch in range(state.epoch + 1, epochs + 1):
+        lr = learning_rate(cfg.optim, epoch, epochs)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        is_log = epoch % tcfg.log_every == 0 or epoch == epochs
+        track = is_log or epoch % report_every == 0
+        sums = run_epoch(model, optimizer, data, weights, batch_size, shuffle, track)
+        if (on_cpu or track or epoch % tcfg.checkpoint_every == 0) and not bool(torch.isfinite(sums[2])):
+            state.status, state.diverged_epoch = "diverged", epoch
+            break
+        state.epoch = epoch
+        state.train_seconds = seconds_before + time.perf_counter() - started
+        if track:
+            loss = float(sums[0] + sums[1]) / data.num_train
+            if is_log:
+                row = log_row(model, data, epoch, sums, weights, lr, state.train_seconds)
+                state.history.append(row)
+                calls.on_log(row)
+            calls.on_progress(epoch, loss)
+        if epoch % tcfg.checkpoint_every == 0:
+            calls.on_checkpoint(state)
+        signum = calls.should_stop()
+        if signum is not None:
+            state.status, state.stop_signal = "interrupted", signum
+            break
+    else:
+        state.status = "completed"
+    state.train_seconds = seconds_before + time.perf_counter() - started
+    return state
+
+
+def run_epoch(
+    model: BayesianRegressor,
+    optimizer: torch.optim.Optimizer,
+    data: TrainData,
+    weights: list[float],
+    batch_size: int | None,
+    shuffle: torch.Generator,
+    track: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One pass over the training data; returns (summed NLL, weighted KL, last loss), detached."""
+    n = data.num_train
+    zero = torch.zeros((), device=data.x_train.device)
+    nll_sum, kl_sum, last = zero, zero, zero
+    order = torch.randperm(n, generator=shuffle).to(data.x_train.device) if batch_size else None
+    for i, weight in enumerate(weights):
+        if order is None:
+            x, y = data.x_train, data.y_train
+        else:
+            idx = order[i * batch_size : (i + 1) * batch_size]  # type: ignore[operator]
+            x, y = data.x_train[idx], data.y_train[idx]
+        parts = negative_elbo(model(x), y, n, weight)
+        optimizer.zero_grad(set_to_none=True)
+        parts.total.backward()
+        optimizer.step()
+        last = parts.total.detach()
+        if track:
+            nll_sum = nll_sum + parts.nll.detach()
+            kl_sum = kl_sum + weight * parts.kl.detach()
+    return nll_sum, kl_sum, last
+
+
+@torch.no_grad()
+def log_row(
+    model: BayesianRegressor,
+    data: TrainData,
+    epoch: int,
+    sums: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    weights: list[float],
+    lr: float,
+    seconds: float,
+) -> dict[str, float]:
+    """One history row: per-point training terms and a validation pass (one weight sample).
+
+    The validation loss is the validation NLL per point plus the same per-point
+    KL as training (KL / number of training points), so the two are comparable.
+    """
+    n = data.num_train
+    out = model(data.x_val)
+    val_nll = float(gaussian_nll(data.y_val, out.mean, out.scale)) / data.x_val.shape[0]
+    noise = model.noise_std()
+    nll, kl = float(sums[0]) / n, float(sums[1]) / n
+    return {
+        "epoch": epoch, "loss": nll + kl, "nll": nll, "kl": kl,
+        "kl_weight": sum(weights) / len(weights), "val_loss": val_nll + float(out.kl) / n,
+        "val_nll": val_nll, "noise_std": float(out.scale.mean()) if noise is None else noise,
+        "lr": lr, "seconds": seconds,
+    }
