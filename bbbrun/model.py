@@ -100,7 +100,7 @@ class BayesianRegressor(nn.Module):
         """The homoscedastic noise scale in data units, or None when it varies with x."""
         if self.cfg.likelihood is Likelihood.HETEROSCEDASTIC:
             return None
-        return float(self._fixed_scale())
+        return float(self._fixed_scale().detach())
 
     def _run(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self.layout):
