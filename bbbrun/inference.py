@@ -82,9 +82,10 @@ def write_range_plots(
 def check_range(x_min: float | None, x_max: float | None, required: bool) -> None:
     if (x_min is None) != (x_max is None) or (required and x_min is None):
         raise ConfigError("give both --x-min and --x-max")
-    if x_min is not None and x_max is not None:
-        if not (math.isfinite(x_min) and math.isfinite(x_max)) or x_min >= x_max:
-            raise ConfigError(f"--x-min must be < --x-max and both finite, got {x_min} and {x_max}")
+    if x_min is not None and x_max is not None and (
+        not (math.isfinite(x_min) and math.isfinite(x_max)) or x_min >= x_max
+    ):
+        raise ConfigError(f"--x-min must be < --x-max and both finite, got {x_min} and {x_max}")
 
 
 def predict_csv(
