@@ -31,11 +31,14 @@ def gaussian_nll(y: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> to
 def negative_elbo(out: Output, y: torch.Tensor, num_train: int, kl_weight: float) -> LossParts:
     """Minibatch estimate of the full-data negative ELBO.
 
-    The NLL is scaled from the batch to all `num_train` points and the KL
-    weighted so that one epoch's weights add up to one full KL.
+    Blundell et al.'s minibatch objective is kl_weight * KL + NLL(batch); over
+    an epoch those add up to the full-data negative ELBO. Scaling it by
+    num_train / batch size puts every step on the full-data scale: with
+    uniform weights each step is an unbiased estimate of it. (Scaling the NLL
+    alone would shrink the KL's share by the number of batches.)
     """
     nll = gaussian_nll(y, out.mean, out.scale)
-    total = nll * (num_train / y.shape[0]) + kl_weight * out.kl
+    total = (nll + kl_weight * out.kl) * (num_train / y.shape[0])
     return LossParts(total=total, nll=nll, kl=out.kl)
 
 
