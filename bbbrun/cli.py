@@ -17,6 +17,7 @@ import typer
 
 from bbbrun import console
 from bbbrun.errors import BbbrunError, ConfigError
+from bbbrun.sweep_grid import ExecutorKind
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -162,6 +163,60 @@ def predict(
     else:
         inference.write_csv(output, text)
         console.info(f"wrote {output}")
+
+
+@app.command()
+@user_errors
+def sweep(
+    sources: Optional[list[str]] = typer.Argument(
+        None, help="Config files (a grid axis) or one sweep file, then key=value or key=a,b / key='range(0,4)'.",
+        show_default=False),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the expanded runs, one a line, and exit."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Parallel runs [one per core]."),
+    executor: ExecutorKind = typer.Option(ExecutorKind.LOCAL, "--executor", help="Where runs execute."),
+    out: Path = typer.Option(Path("outputs"), "--out", help="Root directory; the sweep goes in OUT/sweeps/."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Sweep directory to finish (reruns what is missing)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler, tcp://HOST:PORT."),
+    partition: Optional[str] = typer.Option(None, "--partition", help="Slurm partition [sweep file's slurm:]."),
+    time_min: Optional[int] = typer.Option(None, "--time", min=1, help="Slurm time limit per run, minutes."),
+    gpus: Optional[int] = typer.Option(None, "--gpus", min=0, help="Slurm GPUs per run."),
+) -> None:
+    """Run a grid of trainings, then rank them: OUT/sweeps/<name>/<timestamp>/ with summary.csv and comparison.png."""
+    from bbbrun import sweep as sweeps
+
+    options = sweeps.ExecOptions(executor, workers, scheduler)
+    if resume is not None:
+        if sources:
+            raise ConfigError("--resume takes the sweep directory alone; its sweep.yaml fixes every run")
+        root, plan = resume, sweeps.load_root(resume)
+    else:
+        plan, root = sweeps.plan_from_args(sources or []), None
+    plan = sweeps.with_slurm_flags(plan, partition, time_min, gpus)
+    if dry_run:
+        for line in sweeps.dry_run_lines(plan):
+            console.info(line)
+        return
+    sweeps.check_executor(options)
+    root = root or sweeps.create_root(plan, out)
+    console.info(f"sweep directory: {root}  ({len(plan.runs)} runs, executor {executor.value})")
+    with console.SweepProgress(len(sweeps.pending_jobs(plan, root, options)), sweeps.worker_count(options)) as bar:
+        records = sweeps.run_sweep(
+            plan, root, options, lambda s, name: bar.run_finished(
+                sweeps.final_line(s, name, plan.metric.name), s.get("status") != "completed"))
+    _render_sweep(sweeps, plan, records)
+    failed = sweeps.failures_message(records, root)
+    if failed:
+        raise sweeps.SweepFailed(failed)
+    console.info(f"sweep directory: {root}")
+
+
+def _render_sweep(sweeps: Any, plan: Any, records: list[dict[str, Any]]) -> None:
+    goal = f"{plan.metric.name}, {plan.metric.goal.value}"
+    columns, rows, failed = sweeps.run_table(records, plan)
+    console.print_ranked_table(f"{plan.name}: runs ranked by {goal}", columns, rows, failed)
+    if sweeps.has_seeds(plan):
+        columns, rows, failed = sweeps.setting_table(records, plan)
+        console.print_ranked_table("mean ± std across seeds", columns, rows, failed)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -84,3 +85,59 @@ def print_metrics(metrics: dict[str, Any]) -> None:
             "train_seconds")
     parts = [f"{k} {metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float))]
     info(" | ".join(parts))
+
+
+class SweepProgress:
+    """One display for a whole sweep: runs done, running and failed, and each run's final line.
+
+    Workers never draw on the terminal; only the parent calls this.
+    """
+
+    def __init__(self, total: int, workers: int) -> None:
+        self.console = stdout()
+        self.progress: Progress | None = None
+        self.total, self.workers, self.done, self.failed = total, workers, 0, 0
+
+    def __enter__(self) -> SweepProgress:
+        if self.console.is_terminal and self.total:
+            self.progress = Progress(
+                TextColumn("[bold]sweep"), BarColumn(), TextColumn("{task.fields[counts]}"), TimeElapsedColumn(),
+                console=self.console, transient=True,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("sweep", total=self.total, counts=self.counts())
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def counts(self) -> str:
+        running = min(self.workers, self.total - self.done)
+        return f"{self.done}/{self.total} done, {running} running, {self.failed} failed"
+
+    def run_finished(self, line: str, failed: bool) -> None:
+        self.done += 1
+        self.failed += failed
+        if self.progress is not None:
+            self.progress.console.print(line, markup=False, style="red" if failed else None)
+            self.progress.update(self.task, completed=self.done, counts=self.counts())
+        else:
+            info(line)
+
+
+def print_ranked_table(title: str, columns: list[str], rows: list[list[str]], failed: list[bool]) -> None:
+    """A sweep's ranking: the first row (the best) highlighted, failed rows in red, nothing cropped.
+
+    Off a terminal rich assumes 80 columns; a summary piped to a file keeps its full width instead.
+    """
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, no_wrap=True)
+    for i, row in enumerate(rows):
+        table.add_row(*row, style="red" if failed[i] else "bold green" if i == 0 else None)
+    console = stdout()
+    if not console.is_terminal:
+        width = Measurement.get(console, console.options.update_width(10_000), table).maximum
+        console = Console(file=sys.stdout, highlight=False, width=max(80, width))
+    console.print(table)

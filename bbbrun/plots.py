@@ -90,3 +90,30 @@ def save_figure(fig: Figure, path: Path) -> None:
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     write_atomic(path, lambda handle: handle.write(buffer.getvalue()))
+
+
+def plot_comparison(points: Sequence[dict[str, object]], keys: Sequence[str], metric: str, title: str) -> Figure:
+    """A sweep's metric against each swept key: one point per run (per seed), a line through the means.
+
+    Each point holds the key values as strings and its metric as "value"
+    (None for a failed run, which is left out). Values sit at evenly spaced
+    positions in the order they first appear, so null or log-spaced values read alike.
+    """
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 4), layout="constrained", squeeze=False)
+    done = [p for p in points if isinstance(p["value"], (int, float))]
+    for ax, key in zip(axes[0], keys, strict=True):
+        labels = list(dict.fromkeys(str(p[key]) for p in points))
+        by_label: dict[str, list[float]] = {label: [] for label in labels}
+        for p in done:
+            by_label[str(p[key])].append(float(p["value"]))  # type: ignore[arg-type]
+        for i, label in enumerate(labels):
+            ax.scatter([i] * len(by_label[label]), by_label[label], s=18, alpha=0.6, color=TOTAL_COLOR,
+                       label="runs" if i == 0 else None)
+        means = [(i, float(np.mean(by_label[label]))) for i, label in enumerate(labels) if by_label[label]]
+        if means:
+            ax.plot([i for i, _ in means], [m for _, m in means], color="black", marker="o", lw=1.2, label="mean")
+        ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0)
+        ax.set(xlabel=key, ylabel=metric)
+        ax.legend(fontsize="small")
+    fig.suptitle(title)
+    return fig

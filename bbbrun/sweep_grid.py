@@ -1,0 +1,303 @@
+"""Expanding a sweep into runs: Hydra's multirun grammar, sweep files, the cartesian grid.
+
+Nothing here trains or imports torch: `bbbrun sweep --dry-run` and the
+executors both start from the list of `RunPlan`s this module builds.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import math
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bbbrun.config import (
+    config_from_dict,
+    config_to_dict,
+    parse_override,
+    read_text_file,
+    read_yaml_mapping,
+    set_dotted,
+)
+from bbbrun.errors import ConfigError
+
+SWEEP_FILE_KEYS = ("name", "config", "overrides", "parameters", "metric", "slurm")
+RANGE = re.compile(r"^range\((.*)\)$")
+UNSAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
+
+
+class Goal(str, Enum):
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+
+
+class ExecutorKind(str, Enum):
+    LOCAL = "local"
+    SERIAL = "serial"
+    DASK = "dask"
+    SLURM = "slurm"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str = "val_nll"
+    goal: Goal = Goal.MINIMIZE
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    # "local" runs the job array on this machine through submitit's local executor.
+    cluster: str = "slurm"
+    partition: str | None = None
+    time_min: int = 60
+    gpus_per_node: int = 0
+    cpus_per_task: int = 1
+    mem_gb: float | None = None
+    array_parallelism: int = 64
+
+
+@dataclass(frozen=True)
+class Axis:
+    key: str
+    values: tuple[Any, ...]
+
+
+@dataclass
+class RunPlan:
+    index: int
+    dir_name: str
+    swept: dict[str, Any]  # the swept keys' values ("config" when several config files are swept)
+    config: dict[str, Any]  # the run's full config as plain YAML data
+    error: str | None = None  # why this combination cannot run, when it cannot
+
+
+@dataclass
+class SweepPlan:
+    name: str
+    swept_keys: list[str]
+    runs: list[RunPlan]
+    metric: Metric = field(default_factory=Metric)
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
+
+
+# ------------------------------------------------------------- the grammar
+
+
+def parse_sweep_override(item: str) -> tuple[str, Any, Axis | None]:
+    """`k=a,b` or `k=range(0,4)` -> an Axis; `k=v` -> a fixed (key, value) and no axis."""
+    key, value = parse_override(item)
+    text = item.partition("=")[2].strip()
+    match = RANGE.match(text)
+    if match:
+        return key, None, Axis(key, tuple(parse_range(key, match.group(1))))
+    pieces = split_top_level(text)
+    if len(pieces) > 1:
+        return key, None, Axis(key, tuple(parse_override(f"{key}={p}")[1] for p in pieces))
+    return key, value, None
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split on commas outside brackets and quotes, so `[0.05,0.95]` stays one value."""
+    pieces, depth, quote, start = [], 0, "", 0
+    for i, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        elif char == "," and depth == 0:
+            pieces.append(text[start:i])
+            start = i + 1
+    pieces.append(text[start:])
+    return [p.strip() for p in pieces]
+
+
+def parse_range(key: str, inner: str) -> list[int | float]:
+    """Hydra's range(stop), range(start, stop) or range(start, stop, step); stop excluded."""
+    try:
+        args = [yaml.safe_load(a) for a in inner.split(",")]
+    except yaml.YAMLError:
+        args = []
+    if not 1 <= len(args) <= 3 or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
+        raise ConfigError(f"{key}=range({inner}): write range(stop), range(start, stop) or range(start, stop, step)")
+    if len(args) == 1:
+        args = [0, *args]
+    if len(args) == 2:
+        args = [*args, 1]
+    start, stop, step = args
+    if step == 0:
+        raise ConfigError(f"{key}=range({inner}): the step must not be 0")
+    count = max(0, math.ceil((stop - start) / step))
+    values = [start + i * step for i in range(count)]
+    if not values:
+        raise ConfigError(f"{key}=range({inner}) is empty")
+    return values if all(isinstance(a, int) for a in args) else [round(v, 12) for v in values]
+
+
+# ------------------------------------------------------------- the sources
+
+
+@dataclass
+class SweepSpec:
+    """What the user asked for, before expansion."""
+
+    configs: list[tuple[str, dict[str, Any]]]  # (label, raw config) per config file
+    fixed: dict[str, Any] = field(default_factory=dict)
+    axes: dict[str, Axis] = field(default_factory=dict)
+    metric: Metric = field(default_factory=Metric)
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
+    name: str | None = None
+
+
+def read_spec(paths: list[Path], overrides: list[str]) -> SweepSpec:
+    """Config files (the grid's first axis) or one sweep file, then command-line overrides."""
+    if not paths:
+        raise ConfigError("give one or more config files or a sweep file, e.g. bbbrun sweep configs/default.yaml")
+    raws = [(path, read_yaml_mapping(path)) for path in paths]
+    sweep_files = [path for path, raw in raws if "parameters" in raw or "metric" in raw or "config" in raw]
+    if sweep_files and len(paths) > 1:
+        raise ConfigError(f"{sweep_files[0]} is a sweep file; give it alone, not with other files")
+    spec = read_sweep_file(*raws[0]) if sweep_files else SweepSpec(configs=config_axis(raws))
+    for item in overrides:
+        key, value, axis = parse_sweep_override(item)
+        spec.axes.pop(key, None)
+        spec.fixed.pop(key, None)
+        if axis is None:
+            spec.fixed[key] = value
+        else:
+            spec.axes[key] = axis
+    return spec
+
+
+def config_axis(raws: list[tuple[Path, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    stems = [path.stem for path, _ in raws]
+    unique = len(set(stems)) == len(stems)
+    return [(path.stem if unique else str(path), raw) for path, raw in raws]
+
+
+def read_sweep_file(path: Path, raw: dict[str, Any]) -> SweepSpec:
+    unknown = [k for k in raw if k not in SWEEP_FILE_KEYS]
+    if unknown:
+        raise ConfigError(f"{path}: unknown sweep file key {unknown[0]!r} (allowed: {', '.join(SWEEP_FILE_KEYS)})")
+    base = raw.get("config")
+    if isinstance(base, str):
+        base = read_yaml_mapping(path.parent / base)
+    if not isinstance(base, dict):
+        raise ConfigError(f"{path}: 'config' must be a config file path (relative to the sweep file) or a mapping")
+    fixed = raw.get("overrides") or {}
+    if not isinstance(fixed, dict):
+        raise ConfigError(f"{path}: 'overrides' must be a mapping of key: value")
+    return SweepSpec(
+        configs=[(path.stem, base)], fixed=dict(fixed), axes=read_parameters(path, raw.get("parameters") or {}),
+        metric=read_metric(path, raw.get("metric") or {}), slurm=read_slurm(path, raw.get("slurm") or {}),
+        name=str(raw.get("name") or path.stem),
+    )
+
+
+def read_parameters(path: Path, raw: Any) -> dict[str, Axis]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: 'parameters' must map each key to {{values: [...]}}")
+    axes = {}
+    for key, entry in raw.items():
+        values = entry.get("values") if isinstance(entry, dict) else entry
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{path}: parameters.{key} needs a non-empty list, e.g. {{values: [1, 2]}}")
+        axes[str(key)] = Axis(str(key), tuple(values))
+    return axes
+
+
+def read_metric(path: Path, raw: Any) -> Metric:
+    if not isinstance(raw, dict) or set(raw) - {"name", "goal"}:
+        raise ConfigError(f"{path}: 'metric' must be {{name: val_nll, goal: minimize}}")
+    goal = raw.get("goal", "minimize")
+    if goal not in [g.value for g in Goal]:
+        raise ConfigError(f"{path}: metric.goal must be minimize or maximize, got {goal!r}")
+    return Metric(str(raw.get("name", "val_nll")), Goal(goal))
+
+
+def read_slurm(path: Path, raw: Any) -> SlurmOptions:
+    names = [f.name for f in dataclasses.fields(SlurmOptions)]
+    if not isinstance(raw, dict) or set(raw) - set(names):
+        raise ConfigError(f"{path}: 'slurm' must be a mapping with keys from {', '.join(names)}")
+    return SlurmOptions(**raw)
+
+
+# ------------------------------------------------------------- expansion
+
+
+def expand(spec: SweepSpec) -> SweepPlan:
+    """The cartesian product: config files first, then each axis in the order given."""
+    for _, raw in spec.configs:  # fail on a misspelt key before anything runs
+        scratch = copy.deepcopy(raw)
+        for key in [*spec.fixed, *spec.axes]:
+            set_dotted(scratch, key, None)
+    swept_keys = (["config"] if len(spec.configs) > 1 else []) + list(spec.axes)
+    grid = itertools.product(spec.configs, *(axis.values for axis in spec.axes.values()))
+    runs = [plan_run(i, spec, combo) for i, combo in enumerate(grid)]
+    if runs and all(run.error for run in runs):
+        raise ConfigError(f"no run of this sweep is valid; the first: {runs[0].error}")
+    return SweepPlan(sweep_name(spec), swept_keys, runs, spec.metric, spec.slurm)
+
+
+def plan_run(index: int, spec: SweepSpec, combo: tuple[Any, ...]) -> RunPlan:
+    (label, base), values = combo[0], combo[1:]
+    swept = dict(zip(spec.axes, values, strict=True))
+    if len(spec.configs) > 1:
+        swept = {"config": label, **swept}
+    raw = copy.deepcopy(base)
+    for key, value in [*spec.fixed.items(), *zip(spec.axes, values, strict=True)]:
+        set_dotted(raw, key, value)
+    try:
+        config, error = config_to_dict(config_from_dict(raw)), None
+    except ConfigError as err:
+        config, error = raw, str(err)
+    return RunPlan(index, run_dir_name(index, swept), swept, config, error)
+
+
+def sweep_name(spec: SweepSpec) -> str:
+    if spec.name:
+        return spec.name
+    names = list(dict.fromkeys(str(spec.fixed.get("name") or raw.get("name") or "run") for _, raw in spec.configs))
+    return UNSAFE.sub("_", "+".join(names))
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def run_dir_name(index: int, swept: dict[str, Any]) -> str:
+    label = ",".join(f"{k}={format_value(v)}" for k, v in swept.items()) or "run"
+    return f"{index:03d}_{UNSAFE.sub('_', label)[:120]}"
+
+
+def read_plan_file(path: Path) -> SweepPlan:
+    """A sweep root's sweep.yaml, as written by `plan_to_dict`."""
+    raw = yaml.safe_load(read_text_file(path, "sweep"))
+    try:
+        runs = [RunPlan(**run) for run in raw["runs"]]
+        metric = Metric(raw["metric"]["name"], Goal(raw["metric"]["goal"]))
+        return SweepPlan(raw["name"], list(raw["swept_keys"]), runs, metric, SlurmOptions(**raw["slurm"]))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ConfigError(f"{path} is not a sweep.yaml written by bbbrun sweep ({err})") from None
+
+
+def plan_to_dict(plan: SweepPlan) -> dict[str, Any]:
+    data = dataclasses.asdict(plan)
+    data["metric"]["goal"] = plan.metric.goal.value
+    return data
