@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from bbbrun.model import BayesianRegressor
 from bbbrun.train import TrainState
 
 FORMAT_VERSION = 1
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
 REQUIRED_KEYS = ("format_version", "config", "epoch", "model", "optimizer", "history", "rng", "status")
 
 
@@ -64,23 +66,38 @@ def resolve_checkpoint_path(path: Path) -> Path:
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read and check a checkpoint; every problem becomes one CheckpointError line."""
     path = resolve_checkpoint_path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path} is empty; expected a bbbrun checkpoint")
+    check_file(path)
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about odd pickle protocols; the refusal below says all there is to say.
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        if "Unsupported global" in str(err) or "Unsupported operand" in str(err):
+        if "Unsupported global" in str(err):
             raise CheckpointError(
                 f"refusing to load {path}: it holds Python objects that could run code, not only "
                 "tensors and plain values; only checkpoints written by bbbrun are accepted"
             ) from None
-        raise CheckpointError(f"{path} is corrupted or not a checkpoint (unreadable pickle)") from None
-    except (RuntimeError, EOFError, OSError, ValueError, IndexError) as err:
+        raise CheckpointError(f"{path} is corrupted (its pickle cannot be read safely)") from None
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, TypeError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CheckpointError(f"{path} is corrupted or truncated ({reason})") from None
     return check_payload(path, payload)
+
+
+def check_file(path: Path) -> None:
+    """Refuse what is not even a PyTorch zip archive before torch sees it."""
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(ZIP_MAGIC))
+    except OSError as err:
+        raise CheckpointError(f"cannot read {path}: {err.strerror or err}") from None
+    if not head:
+        raise CheckpointError(f"{path} is empty; expected a bbbrun checkpoint")
+    if head != ZIP_MAGIC:
+        raise CheckpointError(f"{path} is not a checkpoint: bbbrun checkpoints are PyTorch zip files (torch.save)")
 
 
 def check_payload(path: Path, payload: Any) -> dict[str, Any]:
@@ -119,6 +136,31 @@ def state_of(payload: dict[str, Any]) -> TrainState:
         epoch=int(payload["epoch"]), history=list(payload["history"]),
         train_seconds=float(payload.get("train_seconds", 0.0)), status=str(payload["status"]),
     )
+
+
+def restore_training(
+    payload: dict[str, Any], model: BayesianRegressor, optimizer: torch.optim.Optimizer,
+    shuffle: torch.Generator, device: torch.device,
+) -> TrainState:
+    """Put weights, optimizer moments and RNG streams back so training goes on as if never stopped."""
+    try:
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        check_optimizer_shapes(optimizer)
+        restore_rng(payload, shuffle, device)
+        return state_of(payload)
+    except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(f"its training state does not match its config ({reason})") from None
+
+
+def check_optimizer_shapes(optimizer: torch.optim.Optimizer) -> None:
+    # load_state_dict does not compare moment shapes; a mismatch would only fail mid-training.
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for name, value in optimizer.state.get(param, {}).items():
+                if torch.is_tensor(value) and value.dim() > 0 and value.shape != param.shape:
+                    raise ValueError(f"optimizer {name} has shape {tuple(value.shape)}, not {tuple(param.shape)}")
 
 
 def restore_rng(payload: dict[str, Any], shuffle: torch.Generator, device: torch.device) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Optional
 import typer
 
 from bbbrun import console
-from bbbrun.errors import BbbrunError, ConfigError
+from bbbrun.errors import BbbrunError, CheckpointError, ConfigError
 from bbbrun.sweep_grid import ExecutorKind
 
 app = typer.Typer(
@@ -96,7 +96,10 @@ def _resume_session(target: Path, overrides: list[str]) -> tuple[Any, Path]:
     cfg = config_from_dict(raw)
     if payload["epoch"] >= cfg.train.epochs and payload["status"] == "completed":
         raise ConfigError(f"{path} already completed {payload['epoch']} epochs; raise train.epochs to go on")
-    return runner.start_session(cfg, payload), path.parent
+    try:
+        return runner.start_session(cfg, payload), path.parent
+    except CheckpointError as err:
+        raise CheckpointError(f"{path}: {err}") from None
 
 
 def _train_in(session: Any, run_dir: Path) -> None:

@@ -74,10 +74,7 @@ def start_session(cfg: Config, payload: dict[str, Any] | None = None) -> Session
     shuffle = torch.Generator().manual_seed(cfg.seed)
     session = Session(cfg, device, dataset, data, model, optimizer, shuffle)
     if payload is not None:
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        ckpt.restore_rng(payload, shuffle, device)
-        session.state = ckpt.state_of(payload)
+        session.state = ckpt.restore_training(payload, model, optimizer, shuffle, device)
     return session
 
 
