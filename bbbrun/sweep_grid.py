@@ -137,7 +137,8 @@ def parse_range(key: str, inner: str) -> list[int | float]:
     start, stop, step = args
     if step == 0:
         raise ConfigError(f"{key}=range({inner}): the step must not be 0")
-    count = max(0, math.ceil((stop - start) / step))
+    # The tolerance keeps range(0.1, 0.4, 0.1) at three values despite rounding in (0.4 - 0.1) / 0.1.
+    count = max(0, math.ceil((stop - start) / step - 1e-9))
     values = [start + i * step for i in range(count)]
     if not values:
         raise ConfigError(f"{key}=range({inner}) is empty")
