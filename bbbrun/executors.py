@@ -199,5 +199,7 @@ def run_slurm(jobs: list[RunJob], options: SlurmOptions, folder: Path, on_done: 
     executor.update_parameters(**params)
     array = executor.map_array(execute_run, jobs)
     indices = {job.job_id: run.index for job, run in zip(array, jobs, strict=True)}
-    for job in submitit.helpers.as_completed(array):
+    # Polling a real Slurm queue often loads its controller; a local array can be watched closely.
+    poll_seconds = 10.0 if options.cluster == "slurm" else 0.5
+    for job in submitit.helpers.as_completed(array, poll_frequency=poll_seconds):
         on_done(result_of(job, indices[job.job_id]))
