@@ -119,10 +119,12 @@ def _train_in(session: Any, run_dir: Path) -> None:
             f"{run_dir / 'checkpoint.pt'}; continue with: bbbrun train --resume {run_dir}", signum,
         )
     if result.status == "diverged":
+        epoch = result.metrics.get("checkpoint_epoch")
+        kept = (f"the last finite checkpoint (epoch {epoch}) is kept at {run_dir / 'checkpoint.pt'}"
+                if epoch is not None else f"no checkpoint was written before that; see {run_dir}")
         raise TrainingDiverged(
             f"{result.metrics['error']}; likely causes: optim.lr too high ({cfg.optim.lr}) or "
-            f"model.init_rho_mean too large ({cfg.model.init_rho_mean}); the last finite checkpoint "
-            f"(if any) is kept in {run_dir}"
+            f"model.init_rho_mean too large ({cfg.model.init_rho_mean}); {kept}; the run is marked failed"
         )
     console.print_metrics(result.metrics)
     console.info(f"run directory: {run_dir}")

@@ -78,10 +78,14 @@ def start_session(cfg: Config, payload: dict[str, Any] | None = None) -> Session
     return session
 
 
-def save_session(session: Session, run_dir: Path) -> None:
+def save_session(session: Session, run_dir: Path) -> bool:
+    """Checkpoint and history; refused (False) when a weight is no longer finite, keeping the last good one."""
+    if not all(bool(torch.isfinite(p).all()) for p in session.model.parameters()):
+        return False
     payload = ckpt.build_payload(session.model, session.optimizer, session.cfg, session.state, session.shuffle)
     ckpt.save_checkpoint(run_dir / "checkpoint.pt", payload)
     write_history(run_dir / "history.csv", session.state.history)
+    return True
 
 
 def run_training(session: Session, run_dir: Path, callbacks: Callbacks | None = None) -> RunResult:
@@ -89,9 +93,12 @@ def run_training(session: Session, run_dir: Path, callbacks: Callbacks | None = 
     calls = callbacks or Callbacks()
     write_text_atomic(run_dir / "config.yaml", dump_config(session.cfg))
     user_checkpoint = calls.on_checkpoint
+    # The epoch of the checkpoint on disk (a resumed run starts with one).
+    saved = [session.state.epoch] if (run_dir / "checkpoint.pt").exists() else [None]
 
     def on_checkpoint(state: TrainState) -> None:
-        save_session(session, run_dir)
+        if save_session(session, run_dir):
+            saved[0] = state.epoch
         user_checkpoint(state)
 
     calls = Callbacks(calls.on_log, calls.on_progress, on_checkpoint, calls.should_stop)
@@ -99,7 +106,7 @@ def run_training(session: Session, run_dir: Path, callbacks: Callbacks | None = 
     if state.status == "diverged":
         # The parameters are no longer finite: keep the last checkpoint as it is.
         metrics = {"status": "failed", "error": f"loss became NaN or infinite at epoch {state.diverged_epoch}",
-                   "epochs_completed": state.epoch, "device": str(session.device)}
+                   "epochs_completed": state.epoch, "checkpoint_epoch": saved[0], "device": str(session.device)}
         write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2))
         write_history(run_dir / "history.csv", state.history)
         return RunResult(run_dir, "diverged", state.epoch, metrics)
