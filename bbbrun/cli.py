@@ -188,6 +188,7 @@ def sweep(
 ) -> None:
     """Run a grid of trainings, then rank them: OUT/sweeps/<name>/<timestamp>/ with summary.csv and comparison.png."""
     from bbbrun import sweep as sweeps
+    from bbbrun import sweep_summary as summary
 
     options = sweeps.ExecOptions(executor, workers, scheduler)
     if resume is not None:
@@ -207,20 +208,20 @@ def sweep(
     with console.SweepProgress(len(sweeps.pending_jobs(plan, root, options)), sweeps.worker_count(options)) as bar:
         records = sweeps.run_sweep(
             plan, root, options, lambda s, name: bar.run_finished(
-                sweeps.final_line(s, name, plan.metric.name), s.get("status") != "completed"))
-    _render_sweep(sweeps, plan, records)
+                summary.final_line(s, name, plan.metric.name), s.get("status") != "completed"))
+    _render_sweep(summary, plan, records)
     failed = sweeps.failures_message(records, root)
     if failed:
         raise sweeps.SweepFailed(failed)
     console.info(f"sweep directory: {root}")
 
 
-def _render_sweep(sweeps: Any, plan: Any, records: list[dict[str, Any]]) -> None:
+def _render_sweep(summary: Any, plan: Any, records: list[dict[str, Any]]) -> None:
     goal = f"{plan.metric.name}, {plan.metric.goal.value}"
-    columns, rows, failed = sweeps.run_table(records, plan)
+    columns, rows, failed = summary.run_table(records, plan)
     console.print_ranked_table(f"{plan.name}: runs ranked by {goal}", columns, rows, failed)
-    if sweeps.has_seeds(plan):
-        columns, rows, failed = sweeps.setting_table(records, plan)
+    if summary.has_seeds(plan):
+        columns, rows, failed = summary.setting_table(records, plan)
         console.print_ranked_table("mean ± std across seeds", columns, rows, failed)
 
 

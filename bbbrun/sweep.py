@@ -6,17 +6,12 @@ them; this module ties the two to a sweep root on disk:
     outputs/sweeps/<name>/<timestamp>/
         sweep.yaml        every run's full config, so --resume needs nothing else
         <NNN>_<overrides>/  the same files as `bbbrun train`
-        summary.csv, summary.json, comparison.png
+        summary.csv, summary.json, comparison.png  (written by sweep_summary)
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
-import json
-import math
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +22,9 @@ import yaml
 from bbbrun import executors
 from bbbrun.errors import BbbrunError, ConfigError
 from bbbrun.executors import RunJob
-from bbbrun.files import new_run_dir, output_errors, write_text_atomic
+from bbbrun.files import new_run_dir, write_text_atomic
 from bbbrun.sweep_grid import (
     ExecutorKind,
-    Goal,
     SweepPlan,
     expand,
     format_value,
@@ -38,8 +32,7 @@ from bbbrun.sweep_grid import (
     read_plan_file,
     read_spec,
 )
-
-TABLE_METRICS = ("val_nll", "val_rmse", "val_coverage_90", "train_seconds")
+from bbbrun.sweep_summary import write_summary
 
 
 class SweepFailed(BbbrunError):
@@ -67,7 +60,7 @@ def plan_from_args(sources: list[str]) -> SweepPlan:
 
 def with_slurm_flags(plan: SweepPlan, partition: str | None, time_min: int | None, gpus: int | None) -> SweepPlan:
     """Command-line Slurm options win over the sweep file's slurm: section."""
-    flags = {"partition": partition, "time_min": time_min, "gpus_per_node": gpus}
+    flags: dict[str, Any] = {"partition": partition, "time_min": time_min, "gpus_per_node": gpus}
     changes = {k: v for k, v in flags.items() if v is not None}
     return dataclasses.replace(plan, slurm=dataclasses.replace(plan.slurm, **changes)) if changes else plan
 
@@ -155,77 +148,6 @@ def collect(plan: SweepPlan, root: Path, fresh: dict[int, dict[str, Any]]) -> li
     return records
 
 
-def metric_value(record: dict[str, Any], name: str) -> float | None:
-    value = record.get(name)
-    ok = record.get("status") == "completed" and isinstance(value, (int, float)) and math.isfinite(value)
-    return float(value) if ok else None
-
-
-def rank(records: list[dict[str, Any]], plan: SweepPlan) -> list[dict[str, Any]]:
-    """Best first by the sweep metric; failed runs (and runs without the metric) last, in order."""
-    sign = 1.0 if plan.metric.goal is Goal.MINIMIZE else -1.0
-
-    def key(record: dict[str, Any]) -> tuple[int, float, int]:
-        value = metric_value(record, plan.metric.name)
-        return (0, sign * value, record["index"]) if value is not None else (1, 0.0, record["index"])
-
-    return sorted(records, key=key)
-
-
-def setting_keys(plan: SweepPlan) -> list[str]:
-    return [k for k in plan.swept_keys if k != "seed"]
-
-
-def group_by_setting(records: list[dict[str, Any]], plan: SweepPlan) -> list[dict[str, Any]]:
-    """Mean and standard deviation across seeds of each setting (the swept keys but seed)."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for record in records:
-        groups.setdefault(tuple(format_value(record.get(k)) for k in setting_keys(plan)), []).append(record)
-    rows = []
-    for setting, members in groups.items():
-        row: dict[str, Any] = dict(zip(setting_keys(plan), setting, strict=True))
-        row["runs"] = len(members)
-        row["completed"] = sum(m.get("status") == "completed" for m in members)
-        for name in dict.fromkeys((plan.metric.name, *TABLE_METRICS)):
-            values = [v for m in members if (v := metric_value(m, name)) is not None]
-            row[f"{name}_mean"] = statistics.fmean(values) if values else None
-            row[f"{name}_std"] = statistics.stdev(values) if len(values) > 1 else None
-        rows.append(row)
-    metric = f"{plan.metric.name}_mean"
-    sign = 1.0 if plan.metric.goal is Goal.MINIMIZE else -1.0
-    return sorted(rows, key=lambda r: (r[metric] is None, sign * (r[metric] or 0.0)))
-
-
-def write_summary(plan: SweepPlan, root: Path, records: list[dict[str, Any]]) -> None:
-    ranked = rank(records, plan)
-    payload = {"name": plan.name, "metric": {"name": plan.metric.name, "goal": plan.metric.goal.value},
-               "swept_keys": plan.swept_keys, "runs": ranked, "settings": group_by_setting(records, plan)}
-    write_text_atomic(root / "summary.json", json.dumps(payload, indent=2))
-    write_text_atomic(root / "summary.csv", records_csv(ranked, plan))
-    write_comparison(plan, root, records)
-
-
-def records_csv(records: list[dict[str, Any]], plan: SweepPlan) -> str:
-    columns = ["index", "run", *plan.swept_keys, "status", *dict.fromkeys((plan.metric.name, *TABLE_METRICS)),
-               "error"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: format_value(r[k]) if k in plan.swept_keys else r.get(k) for k in columns} for r in records)
-    return buffer.getvalue()
-
-
-def write_comparison(plan: SweepPlan, root: Path, records: list[dict[str, Any]]) -> None:
-    from bbbrun import plots
-
-    keys = setting_keys(plan) or plan.swept_keys or ["index"]
-    points = [{**{k: format_value(r.get(k)) for k in keys}, "seed": r.get("seed"),
-               "value": metric_value(r, plan.metric.name)} for r in records]
-    fig = plots.plot_comparison(points, keys, plan.metric.name, f"{plan.name}: {plan.metric.name} per setting")
-    with output_errors(root / "comparison.png"):
-        plots.save_figure(fig, root / "comparison.png")
-
-
 # ------------------------------------------------------------- one call
 
 
@@ -260,60 +182,6 @@ def check_executor(options: ExecOptions) -> None:
         raise ConfigError("--executor slurm needs submitit: pip install 'bbbrun[slurm]'")
     if options.scheduler and options.executor is not ExecutorKind.DASK:
         raise ConfigError("--scheduler is for --executor dask")
-
-
-# ------------------------------------------------------------- what the terminal shows
-
-
-def cell(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return format_value(value)
-
-
-Table = tuple[list[str], list[list[str]], list[bool]]  # columns, rows, which rows failed
-
-
-def run_table(records: list[dict[str, Any]], plan: SweepPlan) -> Table:
-    """Every run, best first: the swept keys, the metrics, status."""
-    metrics = list(dict.fromkeys((plan.metric.name, *TABLE_METRICS)))
-    columns = ["#", *plan.swept_keys, *metrics, "status"]
-    ranked = rank(records, plan)
-    rows = [[f"{r['index']:03d}", *(cell(r.get(k)) for k in plan.swept_keys), *(cell(r.get(m)) for m in metrics),
-             r.get("status", "?")] for r in ranked]
-    return columns, rows, [r.get("status") != "completed" for r in ranked]
-
-
-def setting_table(records: list[dict[str, Any]], plan: SweepPlan) -> Table:
-    """Mean ± standard deviation across seeds, best setting first."""
-    metrics = list(dict.fromkeys((plan.metric.name, *TABLE_METRICS)))
-    columns = [*setting_keys(plan), "runs", *metrics]
-    groups = group_by_setting(records, plan)
-    rows = []
-    for group in groups:
-        stats = [mean_std(group[f"{m}_mean"], group[f"{m}_std"]) for m in metrics]
-        rows.append([*(group[k] for k in setting_keys(plan)), f"{group['completed']}/{group['runs']}", *stats])
-    return columns, rows, [g["completed"] == 0 for g in groups]
-
-
-def mean_std(mean: float | None, std: float | None) -> str:
-    if mean is None:
-        return "-"
-    return f"{mean:.4g} ± {std:.2g}" if std is not None else f"{mean:.4g}"
-
-
-def has_seeds(plan: SweepPlan) -> bool:
-    return "seed" in plan.swept_keys
-
-
-def final_line(summary: dict[str, Any], name: str, metric: str) -> str:
-    """The one line printed when a run ends."""
-    if summary.get("status") != "completed":
-        return f"failed  {name}: {summary.get('error', summary.get('status'))}"
-    parts = [f"{k} {cell(summary.get(k))}" for k in dict.fromkeys((metric, *TABLE_METRICS)) if k in summary]
-    return f"done    {name}: " + " | ".join(parts)
 
 
 def failures_message(records: list[dict[str, Any]], root: Path) -> str | None:
