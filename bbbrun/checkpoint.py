@@ -79,9 +79,9 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
                 "tensors and plain values; only checkpoints written by bbbrun are accepted"
             ) from None
         raise CheckpointError(f"{path} is corrupted (its pickle cannot be read safely)") from None
-    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, TypeError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise CheckpointError(f"{path} is corrupted or truncated ({reason})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, TypeError):
+        # torch's own reason ("Invalid argument", a codec error) would not help the user.
+        raise CheckpointError(f"{path} is corrupted or truncated: PyTorch cannot read it as a checkpoint") from None
     return check_payload(path, payload)
 
 
@@ -126,8 +126,7 @@ def restore_model(payload: dict[str, Any], cfg: Config, device: torch.device, pa
     try:
         model.load_state_dict(payload["model"])
     except (RuntimeError, KeyError, TypeError) as err:
-        reason = str(err).splitlines()[0]
-        raise CheckpointError(f"{path}: model weights do not match its config ({reason})") from None
+        raise CheckpointError(f"{path}: model weights do not match its config ({reason_of(err)})") from None
     return model.to(device)
 
 
@@ -150,8 +149,16 @@ def restore_training(
         restore_rng(payload, shuffle, device)
         return state_of(payload)
     except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise CheckpointError(f"its training state does not match its config ({reason})") from None
+        raise CheckpointError(f"its training state does not match its config ({reason_of(err)})") from None
+
+
+def reason_of(err: Exception, limit: int = 160) -> str:
+    """The informative line of a torch error, shortened: load_state_dict puts it second."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Error(s) in loading"):
+        lines = lines[1:]
+    text = lines[0] if lines else type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def check_optimizer_shapes(optimizer: torch.optim.Optimizer) -> None:

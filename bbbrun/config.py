@@ -173,7 +173,10 @@ def read_text_file(path: Path, what: str) -> str:
         raise ConfigError(f"{what} file not found: {path}")
     if path.is_dir():
         raise ConfigError(f"{path} is a directory; expected a {what} file")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"cannot read {what} file {path}: {err.strerror or err}") from None
     if b"\x00" in data:
         raise ConfigError(f"{path} is a binary file; expected a YAML {what} file")
     try:

@@ -71,6 +71,8 @@ def read_x_csv(path: Path) -> np.ndarray:
             rows = list(csv.DictReader(handle))
     except (UnicodeDecodeError, csv.Error) as err:
         raise DataError(f"{path} is not a readable CSV file ({err})") from None
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror or err}") from None
     if not rows or "x" not in rows[0]:
         raise DataError(f"{path} needs a header with a column named 'x' and at least one row")
     return np.array([_parse_x(path, i, row.get("x")) for i, row in enumerate(rows)], np.float32).reshape(-1, 1)

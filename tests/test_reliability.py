@@ -215,3 +215,22 @@ def test_bad_file_gives_one_line(
     assert_one_line_exit_2(filled, expect, out)
     assert not out.exists()
     assert {p: p.stat().st_mtime_ns for p in files["run"].iterdir()} == snapshot, "the trained run was touched"
+
+
+@pytest.mark.parametrize("what", ["config", "csv"])
+def test_unreadable_file_gives_one_line(
+    files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
+    """A file that exists but cannot be read (permissions; root ignores chmod, so the read is made to fail)."""
+    target = files["config"] if what == "config" else files["no_x_csv"]
+    method = "read_bytes" if what == "config" else "open"
+    real = getattr(Path, method)
+
+    def denied(self: Path, *args: object, **kwargs: object) -> object:
+        if self == target:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, method, denied)
+    args = ["train", str(target)] if what == "config" else ["predict", str(files["ckpt"]), "--input", str(target)]
+    assert_one_line_exit_2(args, ["cannot read", "Permission denied"], tmp_path / "out")
