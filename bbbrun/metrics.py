@@ -13,7 +13,7 @@ import math
 import torch
 
 from bbbrun.layers import LOG_SQRT_2PI
-from bbbrun.predict import PredictiveSamples, PredictiveSummary, quantiles
+from bbbrun.predict import PredictiveSamples, PredictiveSummary, compact, quantiles
 
 COVERAGE_LEVELS = (0.5, 0.8, 0.9, 0.95)
 CALIBRATION_LEVELS = tuple(round(0.05 + 0.1 * i, 2) for i in range(10))  # 0.05 ... 0.95
@@ -25,16 +25,21 @@ def rmse(prediction: torch.Tensor, target: torch.Tensor) -> float:
 
 def mixture_nll(samples: PredictiveSamples, y: torch.Tensor) -> float:
     """Mean over points of -log (1/S) sum_s N(y; f_s, scale_s^2), by log-sum-exp."""
-    z = (y - samples.f) / samples.scale  # (S, N)
-    log_p = -0.5 * z.square() - torch.log(samples.scale) - LOG_SQRT_2PI
+    scale = compact(samples.scale)  # (1, 1) when homoscedastic: one log, not S * N
+    log_p = standardized_residuals(samples, y).square_().mul_(-0.5).sub_(torch.log(scale) + LOG_SQRT_2PI)
     log_mix = torch.logsumexp(log_p, dim=0) - math.log(samples.f.shape[0])
     return float(-log_mix.mean())
 
 
 def pit(samples: PredictiveSamples, y: torch.Tensor) -> torch.Tensor:
     """(N,) predictive CDF of each target under the sampled mixture."""
-    z = (y - samples.f) / samples.scale
-    return (0.5 * torch.erfc(-z / math.sqrt(2.0))).mean(0)
+    z = standardized_residuals(samples, y)
+    return z.mul_(-1.0 / math.sqrt(2.0)).erfc_().mean(0).mul_(0.5)
+
+
+def standardized_residuals(samples: PredictiveSamples, y: torch.Tensor) -> torch.Tensor:
+    """(S, N) (y - f_s) / scale_s in one fresh buffer that the callers overwrite in place."""
+    return (y - samples.f).div_(compact(samples.scale))
 
 
 def coverage(u: torch.Tensor, level: float) -> float:

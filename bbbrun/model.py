@@ -74,7 +74,7 @@ class BayesianRegressor(nn.Module):
     def forward(self, x: torch.Tensor) -> Output:
         """One training pass: a fresh weight sample (or pre-activation sample) and its KL."""
         sigma = layers.sigma_from_rho(self.rho)
-        h = (x - self.x_shift) / self.x_scale
+        h = self._standardize(x)  # (1, N)
         if self.cfg.estimator is Estimator.LOCAL_REPARAMETERIZATION:
             out = self._run_local(h, sigma)
             kl = self._kl(sigma, None, None)
@@ -93,8 +93,7 @@ class BayesianRegressor(nn.Module):
 
     def run_samples(self, x: torch.Tensor, w: torch.Tensor) -> Output:
         """Evaluate S sampled networks (w: (S, P)) at x: (N, 1); no KL."""
-        h = (x - self.x_shift) / self.x_scale
-        return self._output(self._run(h, w), torch.zeros((), device=x.device))
+        return self._output(self._run(self._standardize(x), w), torch.zeros((), device=x.device))
 
     def noise_std(self) -> float | None:
         """The homoscedastic noise scale in data units, or None when it varies with x."""
@@ -102,19 +101,31 @@ class BayesianRegressor(nn.Module):
             return None
         return float(self._fixed_scale().detach())
 
+    def _standardize(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, in) inputs in data units -> (in, N) features-first network inputs."""
+        return ((x - self.x_shift) / self.x_scale).mT
+
     def _run(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """(in, N) -> (N, out) for w (P,), or (S, N, out) for w (S, P)."""
         for i, layer in enumerate(self.layout):
-            h = layers.linear(h, w, layer)
+            h = layers.linear_features_first(h, w, layer)
             if i < len(self.layout) - 1:
-                h = self.activation(h)
-        return h
+                h = self._activate(h)
+        return h.mT
 
     def _run_local(self, h: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self.layout):
-            h = layers.local_reparameterized_linear(h, self.mu, sigma, layer)
+            h = layers.local_reparameterized_features_first(h, self.mu, sigma, layer)
             if i < len(self.layout) - 1:
-                h = self.activation(h)
-        return h
+                h = self._activate(h)
+        return h.mT
+
+    def _activate(self, h: torch.Tensor) -> torch.Tensor:
+        # A linear layer's backward needs its inputs, not its output, so ReLU may
+        # overwrite the pre-activations; that saves one (out, N) buffer per layer.
+        if self.cfg.activation is Activation.RELU:
+            return h.relu_()
+        return self.activation(h)
 
     def _kl(self, sigma: torch.Tensor, eps: torch.Tensor | None, w: torch.Tensor | None) -> torch.Tensor:
         if self.cfg.kl is KLEstimator.CLOSED_FORM:

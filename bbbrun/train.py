@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from bbbrun.allocator import retain_freed_memory
 from bbbrun.config import Config, OptimConfig
 from bbbrun.data import Dataset
 from bbbrun.loss import gaussian_nll, kl_weights, negative_elbo
@@ -88,6 +89,7 @@ def fit(
     callbacks: Callbacks | None = None,
 ) -> TrainState:
     """Train from state.epoch + 1 to cfg.train.epochs, or until stopped or diverged."""
+    retain_freed_memory()
     calls = callbacks or Callbacks()
     epochs, tcfg = cfg.train.epochs, cfg.train
     batch_size = tcfg.batch_size if tcfg.batch_size and tcfg.batch_size < data.num_train else None
