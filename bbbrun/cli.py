@@ -35,6 +35,10 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except BbbrunError as err:
             console.error(str(err))
             raise typer.Exit(err.exit_code) from None
+        except KeyboardInterrupt:
+            # Ctrl-C outside the training loop (loading, plotting): every write is atomic, so say only that.
+            console.error("interrupted; no file was left half-written")
+            raise typer.Exit(128 + signal.SIGINT) from None
 
     return wrapper
 

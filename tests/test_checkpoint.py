@@ -345,3 +345,15 @@ def test_disk_full_during_training_is_one_line(
     assert result.exit_code == 2, result.output
     assert len(result.stderr.strip().splitlines()) == 1 and "the disk is full" in result.stderr
 
+
+
+def test_ctrl_c_before_training_is_one_line_and_130(
+    tmp_path: Path, tiny_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def pressed(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("bbbrun.runner.start_session", pressed)
+    result = CliRunner().invoke(app, ["train", str(tiny_config), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 130
+    assert result.stderr.strip() == "error: interrupted; no file was left half-written"
