@@ -193,6 +193,7 @@ def sweep(
     """Run a grid of trainings, then rank them: OUT/sweeps/<name>/<timestamp>/ with summary.csv and comparison.png."""
     from bbbrun import sweep as sweeps
     from bbbrun import sweep_summary as summary
+    from bbbrun.errors import Interrupted
 
     options = sweeps.ExecOptions(executor, workers, scheduler)
     if resume is not None:
@@ -209,10 +210,14 @@ def sweep(
     sweeps.check_executor(options)
     root = root or sweeps.create_root(plan, out)
     console.info(f"sweep directory: {root}  ({len(plan.runs)} runs, executor {executor.value})")
-    with console.SweepProgress(len(sweeps.pending_jobs(plan, root, options)), sweeps.worker_count(options)) as bar:
-        records = sweeps.run_sweep(
-            plan, root, options, lambda s, name: bar.run_finished(
-                summary.final_line(s, name, plan.metric.name), s.get("status") != "completed"))
+    try:
+        with console.SweepProgress(len(sweeps.pending_jobs(plan, root, options)), sweeps.worker_count(options)) as bar:
+            records = sweeps.run_sweep(
+                plan, root, options, lambda s, name: bar.run_finished(
+                    summary.final_line(s, name, plan.metric.name), s.get("status") != "completed"))
+    except KeyboardInterrupt:
+        raise Interrupted(f"sweep stopped; what finished is in {root / 'summary.csv'}; "
+                          f"continue with: bbbrun sweep --resume {root}", signal.SIGINT) from None
     _render_sweep(summary, plan, records)
     failed = sweeps.failures_message(records, root)
     if failed:

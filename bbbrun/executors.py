@@ -119,8 +119,15 @@ def visible_gpus(configs: Iterable[dict[str, Any]]) -> list[int]:
     return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
 
 
-def init_worker(num_threads: int, gpus: Any) -> None:
+# Set in each local worker: the parent's "stop" event, so jobs already queued
+# to a worker when the sweep is interrupted return at once instead of training.
+_stop_event: Any = None
+
+
+def init_worker(num_threads: int, gpus: Any, stop: Any) -> None:
     """Runs once in each spawned worker, before torch touches a device."""
+    global _stop_event
+    _stop_event = stop
     gpu = gpus.get()
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
@@ -129,22 +136,29 @@ def init_worker(num_threads: int, gpus: Any) -> None:
     torch.set_num_threads(num_threads)
 
 
+def execute_local(job: RunJob) -> dict[str, Any]:
+    if _stop_event is not None and _stop_event.is_set():
+        return failure(job.index, "not started: the sweep was stopped")
+    return execute_run(job)
+
+
 def run_local(jobs: list[RunJob], workers: int, on_done: OnDone) -> None:
     """A spawn process pool; each worker gets cores // workers torch threads and, if there are GPUs, one GPU."""
     context = multiprocessing.get_context("spawn")
     gpus = visible_gpus(job.config for job in jobs)
-    queue = context.Queue()
+    queue, stop = context.Queue(), context.Event()
     for i in range(workers):
         queue.put(gpus[i % len(gpus)] if gpus else None)
     threads = max(1, available_cores() // workers)
     with concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=init_worker, initargs=(threads, queue)
+        workers, mp_context=context, initializer=init_worker, initargs=(threads, queue, stop)
     ) as pool:
-        futures = {pool.submit(execute_run, job): job for job in jobs}
+        futures = {pool.submit(execute_local, job): job for job in jobs}
         try:
             for future in concurrent.futures.as_completed(futures):
                 on_done(result_of(future, futures[future].index))
         except BaseException:
+            stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
 
