@@ -46,9 +46,16 @@ def stop_after(num_epochs: int, signum: int = signal.SIGINT) -> Callbacks:
     return Callbacks(should_stop=should_stop)
 
 
-def start_cli(args: list[str], script: list[str] | None = None) -> subprocess.Popen[str]:
+@contextlib.contextmanager
+def start_cli(args: list[str], script: list[str] | None = None) -> Iterator[subprocess.Popen[str]]:
+    """`bbbrun ARGS` in a child process, killed on the way out if a failed assertion left it running."""
     command = [sys.executable, *(script or ["-m", "bbbrun"]), *args]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
 
 
 def read_until(process: subprocess.Popen[str], prefix: str) -> str:
@@ -85,10 +92,10 @@ def deterministic() -> Iterator[None]:
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_saves_a_checkpoint_and_says_where(tmp_path: Path, signum: int, code: int) -> None:
     config = write_config(tmp_path / "long.yaml", train=LONG)
-    process = start_cli(["train", str(config), "--out", str(tmp_path / "out")])
-    stdout = read_until(process, "epoch")
-    process.send_signal(signum)
-    _, stderr = process.communicate(timeout=60)
+    with start_cli(["train", str(config), "--out", str(tmp_path / "out")]) as process:
+        stdout = read_until(process, "epoch")
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr
     run_dir = run_dir_of(stdout)
     message = stderr.strip()
@@ -157,7 +164,7 @@ def test_cli_resume_continues_in_the_same_directory(
 
 
 def test_sigkill_at_random_moments_leaves_a_loadable_checkpoint(tmp_path: Path) -> None:
-    """Kill a run (writes slowed down) at random moments, resume it, kill it again; every time the
+    """Kill a run (each write paused half-way) at random moments, resume it, kill it again; each time the
     checkpoint left behind loads, and at least one kill landed in the middle of a write."""
     config = write_config(tmp_path / "long.yaml", train={**LONG, "checkpoint_every": 1})
     rng = random.Random(5)
@@ -165,11 +172,11 @@ def test_sigkill_at_random_moments_leaves_a_loadable_checkpoint(tmp_path: Path) 
     args = ["train", str(config), "--out", str(tmp_path / "out")]
     epochs, half_written = [], 0
     for _ in range(3):
-        process = start_cli(args, script)
-        stdout = read_until(process, "epoch")
-        time.sleep(rng.uniform(0.0, 0.3))
-        process.kill()
-        process.communicate(timeout=60)
+        with start_cli(args, script) as process:
+            stdout = read_until(process, "epoch")
+            time.sleep(rng.uniform(0.0, 0.3))
+            process.kill()
+            process.communicate(timeout=60)
         run_dir = run_dir_of(stdout)
         half_written += any(p.name.endswith(".tmp") for p in run_dir.iterdir())
         payload = ckpt.load_checkpoint(run_dir)
