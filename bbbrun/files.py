@@ -24,7 +24,7 @@ def output_errors(path: Path) -> Iterator[None]:
         raise OutputError(f"could not write {path}: {reason}") from None
 
 
-def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def write_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write through a temporary file in the same directory, fsync, then rename over `path`.
 
     A reader (or a process killed mid-write) sees the old file or the new

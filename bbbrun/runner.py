@@ -94,7 +94,7 @@ def run_training(session: Session, run_dir: Path, callbacks: Callbacks | None = 
     write_text_atomic(run_dir / "config.yaml", dump_config(session.cfg))
     user_checkpoint = calls.on_checkpoint
     # The epoch of the checkpoint on disk (a resumed run starts with one).
-    saved = [session.state.epoch] if (run_dir / "checkpoint.pt").exists() else [None]
+    saved: list[int | None] = [session.state.epoch if (run_dir / "checkpoint.pt").exists() else None]
 
     def on_checkpoint(state: TrainState) -> None:
         if save_session(session, run_dir):

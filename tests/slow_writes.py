@@ -22,7 +22,7 @@ PAUSE_S = 0.03
 _write_atomic = files.write_atomic
 
 
-def halting_write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def halting_write_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     buffer = io.BytesIO()
     write(buffer)
     data = buffer.getvalue()

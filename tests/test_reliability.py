@@ -7,6 +7,7 @@ promises are checked for all of them.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -20,7 +21,7 @@ SKIP_CUDA = "a CUDA device exists here"
 
 
 def tiny_with(**sections: object) -> str:
-    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in TINY.items()}
+    raw: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in TINY.items()}
     for key, value in sections.items():
         if isinstance(value, dict):
             raw[key] = {**raw.get(key, {}), **value}
