@@ -10,11 +10,11 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
-from bbbrun.files import write_atomic  # noqa: E402
+from bbbrun.files import write_atomic
 
 EPISTEMIC_COLOR = "tab:orange"
 TOTAL_COLOR = "tab:blue"
