@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from pathlib import Path
 
@@ -147,6 +148,23 @@ def test_plot_beyond_the_training_range_writes_pngs(trained: tuple[Path, runner.
 
 
 # ------------------------------------------------------- predictive and metrics
+
+
+def test_metrics_json_has_the_uncertainty_figures(trained: tuple[Path, runner.Session]) -> None:
+    run_dir, session = trained
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for key in ("val_nll", "val_rmse", "val_rmse_true", "val_interval_width_90", "val_calibration_error",
+                "val_coverage_50", "val_coverage_80", "val_coverage_90", "val_coverage_95", "noise_std"):
+        assert isinstance(metrics[key], float), key
+    curve = metrics["val_calibration"]
+    assert [round(p["nominal"], 2) for p in curve] == [round(0.05 + 0.1 * i, 2) for i in range(10)]
+    # The mean absolute calibration error is the curve's, and coverage grows with the level.
+    error = sum(abs(p["observed"] - p["nominal"]) for p in curve) / len(curve)
+    assert metrics["val_calibration_error"] == pytest.approx(error)
+    observed = [metrics[f"val_coverage_{level}"] for level in (50, 80, 90, 95)]
+    assert observed == sorted(observed)
+    assert metrics["noise_std"] == pytest.approx(session.model.noise_std())
+
 
 
 def test_predictive_does_not_depend_on_the_chunk_size(trained: tuple[Path, runner.Session]) -> None:
