@@ -152,6 +152,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=1000, help="training epochs (the tutorial trains 5000)")
     parser.add_argument("--samples", type=int, default=1000, help="predictive samples")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", help="repetition i uses seeds[i %% len]; quality across seeds")
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions")
     parser.add_argument("--threads", type=int, default=0, help="torch threads for both (0: torch's default)")
     parser.add_argument("--config", default="configs/seed.yaml")
@@ -169,6 +170,8 @@ def main(argv: list[str]) -> None:
     refs, ours, clis = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.reps):
+            if args.seeds:
+                args.seed = args.seeds[rep % len(args.seeds)]
             # Alternate who goes first so a drift in machine load hits both alike.
             pair = (run_reference, run_bbbrun) if rep % 2 == 0 else (run_bbbrun, run_reference)
             results = {fn: fn(args) for fn in pair}
@@ -176,8 +179,9 @@ def main(argv: list[str]) -> None:
             ours.append(results[run_bbbrun])
             if not args.skip_cli:
                 clis.append(run_cli(args, Path(tmp) / f"rep{rep}"))
-            print(f"rep {rep}: reference {json.dumps(refs[-1])}\n       bbbrun {json.dumps(ours[-1])}"
-                  + (f"\n       cli {json.dumps(clis[-1])}" if clis else ""), flush=True)
+            ref_shown = {k: v for k, v in refs[-1].items() if k != "log"}
+            print(f"rep {rep} (seed {args.seed}):\n  reference {json.dumps(ref_shown)}\n  bbbrun {json.dumps(ours[-1])}"
+                  + (f"\n  cli {json.dumps(clis[-1])}" if clis else ""), flush=True)
     summary = report(refs, ours, clis)
     print(f"load average at end: {os.getloadavg()}")
     if args.json:
