@@ -18,6 +18,7 @@ from bbbrun.files import write_atomic
 
 EPISTEMIC_COLOR = "tab:orange"
 TOTAL_COLOR = "tab:blue"
+MAX_SHOWN_POINTS = 4000
 
 
 def plot_band(
@@ -37,9 +38,13 @@ def plot_band(
     xs = x[order]
     fig, ax = plt.subplots(figsize=(10, 5), layout="constrained")
     if points is not None:
-        ax.scatter(points[0], points[1], s=1, color="0.6", alpha=0.5, label="data", rasterized=True)
+        # Every k-th point at most MAX_SHOWN_POINTS: denser clouds only hide the bands.
+        step = max(1, len(points[0]) // MAX_SHOWN_POINTS)
+        shown = "data" if step == 1 else f"data (every {step}th point)"
+        ax.scatter(points[0][::step], points[1][::step], s=2, color="0.55", alpha=0.6, label=shown,
+                   rasterized=True)
     pct = f"{round(interval[0] * 100)}-{round(interval[1] * 100)}%"
-    ax.fill_between(xs, band["lower"][order], band["upper"][order], color=TOTAL_COLOR, alpha=0.25,
+    ax.fill_between(xs, band["lower"][order], band["upper"][order], color=TOTAL_COLOR, alpha=0.3,
                     label=f"{pct} predictive (with noise)")
     ax.fill_between(xs, band["epistemic_lower"][order], band["epistemic_upper"][order],
                     color=EPISTEMIC_COLOR, alpha=0.5, label=f"{pct} epistemic (weights only)")
