@@ -203,7 +203,8 @@ def parse_override(item: str) -> tuple[str, Any]:
 def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     """Set `a.b.c` in a nested dict, checking every part names a real field."""
     parts = key.split(".")
-    node, cls = raw, Config
+    node: dict[str, Any] = raw
+    cls: type = Config
     for depth, part in enumerate(parts):
         fields = {f.name: f for f in dataclasses.fields(cls)}
         if part not in fields:
@@ -240,7 +241,7 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
 
 def _section_type(cls: type, name: str) -> type | None:
     hint = typing.get_type_hints(cls)[name]
-    return hint if dataclasses.is_dataclass(hint) else None
+    return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:

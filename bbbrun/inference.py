@@ -100,6 +100,7 @@ def predict_csv(
     x = read_x_csv(input_csv) if input_csv is not None else None
     if x is None:
         check_range(x_min, x_max, required=True)
+        assert x_min is not None and x_max is not None  # checked just above
         x = np.linspace(x_min, x_max, num_points, dtype=np.float32).reshape(-1, 1)
     cfg, model = load_model(path)
     cfg = with_samples(cfg, samples)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -12,7 +13,9 @@ from torch import nn
 from bbbrun import layers
 from bbbrun.config import Activation, Estimator, KLEstimator, Likelihood, ModelConfig, Prior
 
-ACTIVATIONS = {Activation.RELU: F.relu, Activation.TANH: torch.tanh, Activation.SILU: F.silu}
+ACTIVATIONS: dict[Activation, Callable[[torch.Tensor], torch.Tensor]] = {
+    Activation.RELU: F.relu, Activation.TANH: torch.tanh, Activation.SILU: F.silu,
+}
 MIN_SCALE = 1e-4  # floor on a predicted noise scale, in standardised units
 
 
@@ -47,6 +50,14 @@ def inverse_softplus(value: float) -> float:
 
 class BayesianRegressor(nn.Module):
     """An MLP whose weights are independent Gaussians, with a Gaussian likelihood."""
+
+    # Buffers, declared for type checkers (nn.Module's attribute lookup is untyped).
+    x_shift: torch.Tensor
+    x_scale: torch.Tensor
+    y_shift: torch.Tensor
+    y_scale: torch.Tensor
+    fixed_noise_std: torch.Tensor
+    activation: Callable[[torch.Tensor], torch.Tensor]
 
     def __init__(self, cfg: ModelConfig, standardizer: Standardizer | None = None, in_dim: int = 1) -> None:
         super().__init__()
