@@ -114,7 +114,8 @@ def _train_in(session: Any, run_dir: Path) -> None:
     cfg = session.cfg
     console.info(f"run directory: {run_dir}  (device {session.device}, {session.model.num_weights} weights x 2)")
     with stop_signals() as should_stop, console.TrainProgress(cfg.train.epochs, session.state.epoch) as bar:
-        calls = Callbacks(on_log=bar.on_log, on_progress=bar.on_progress, should_stop=should_stop)
+        calls = Callbacks(on_log=bar.on_log, on_progress=bar.on_progress, should_stop=should_stop,
+                          on_stage=bar.on_stage)
         result = runner.run_training(session, run_dir, calls)
     if result.status == "interrupted":
         signum = result.stop_signal or signal.SIGINT

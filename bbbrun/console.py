@@ -66,6 +66,12 @@ class TrainProgress:
         else:
             info(line)
 
+    def on_stage(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, description=message)
+        else:
+            info(message)
+
     def on_progress(self, epoch: int, loss: float) -> None:
         if self.progress is not None:
             self.progress.update(self.task, completed=epoch, loss=f"{loss:.4f}")

@@ -7,6 +7,7 @@ metrics.json and the PNGs) and reports through callbacks; it never prints.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from dataclasses import dataclass, field
@@ -101,7 +102,7 @@ def run_training(session: Session, run_dir: Path, callbacks: Callbacks | None = 
             saved[0] = state.epoch
         user_checkpoint(state)
 
-    calls = Callbacks(calls.on_log, calls.on_progress, on_checkpoint, calls.should_stop)
+    calls = dataclasses.replace(calls, on_checkpoint=on_checkpoint)
     state = fit(session.model, session.optimizer, session.data, session.cfg, session.state, session.shuffle, calls)
     if state.status == "diverged":
         # The parameters are no longer finite: keep the last checkpoint as it is.
@@ -113,6 +114,7 @@ def run_training(session: Session, run_dir: Path, callbacks: Callbacks | None = 
     save_session(session, run_dir)
     if state.status == "interrupted":
         return RunResult(run_dir, "interrupted", state.epoch, {}, state.stop_signal)
+    calls.on_stage(f"evaluating the predictive ({session.cfg.predict.num_samples} samples) and drawing plots")
     metrics = write_results(session, run_dir)
     return RunResult(run_dir, "completed", state.epoch, metrics)
 

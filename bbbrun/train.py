@@ -71,6 +71,7 @@ class Callbacks:
     on_progress: Callable[[int, float], None] = _ignore
     on_checkpoint: Callable[[TrainState], None] = _ignore
     should_stop: Callable[[], int | None] = lambda: None
+    on_stage: Callable[[str], None] = _ignore  # a slow step after training starts
 
 
 def make_optimizer(model: BayesianRegressor, cfg: OptimConfig) -> torch.optim.Adam:
