@@ -45,11 +45,20 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @contextlib.contextmanager
 def stop_signals() -> Iterator[Callable[[], int | None]]:
-    """Turn SIGINT/SIGTERM into a flag the training loop polls once per epoch."""
+    """Turn SIGINT/SIGTERM into a flag the training loop polls once per epoch.
+
+    A second signal means "quit now": it stops at once, without the final
+    checkpoint (the last one written, always whole, is kept).
+    """
     received: list[int] = []
 
     def handler(signum: int, _frame: Any) -> None:
         received.append(signum)
+        if len(received) > 1:
+            from bbbrun.errors import Interrupted
+
+            name = signal.Signals(signum).name
+            raise Interrupted(f"stopped at once by a second {name}; the last checkpoint written is kept", signum)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

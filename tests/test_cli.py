@@ -135,3 +135,20 @@ def test_train_on_cuda_and_plot_on_cpu(tmp_path: Path) -> None:
     assert json.loads((run_dir / "metrics.json").read_text())["device"].startswith("cuda")
     payload = torch.load(run_dir / "checkpoint.pt", weights_only=True, map_location="cpu")
     assert all(t.device.type == "cpu" for t in payload["model"].values())
+
+
+def test_a_second_signal_stops_at_once() -> None:
+    import os
+    import signal
+
+    from bbbrun.cli import stop_signals
+    from bbbrun.errors import Interrupted
+
+    with stop_signals() as should_stop:
+        assert should_stop() is None
+        os.kill(os.getpid(), signal.SIGINT)  # the first only raises the flag
+        assert should_stop() == signal.SIGINT
+        with pytest.raises(Interrupted) as err:
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert err.value.exit_code == 128 + signal.SIGTERM
+    assert "second SIGTERM" in str(err.value)
