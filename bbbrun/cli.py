@@ -16,7 +16,7 @@ from typing import Any, Optional
 import typer
 
 from bbbrun import console
-from bbbrun.errors import BbbrunError, CheckpointError, ConfigError
+from bbbrun.errors import BbbrunError, CheckpointError, ConfigError, Interrupted, SweepFailed, TrainingDiverged
 from bbbrun.sweep_grid import ExecutorKind
 
 app = typer.Typer(
@@ -55,8 +55,6 @@ def stop_signals() -> Iterator[Callable[[], int | None]]:
     def handler(signum: int, _frame: Any) -> None:
         received.append(signum)
         if len(received) > 1:
-            from bbbrun.errors import Interrupted
-
             name = signal.Signals(signum).name
             raise Interrupted(f"stopped at once by a second {name}; the last checkpoint written is kept", signum)
 
@@ -117,7 +115,6 @@ def _resume_session(target: Path, overrides: list[str]) -> tuple[Any, Path]:
 
 def _train_in(session: Any, run_dir: Path) -> None:
     from bbbrun import runner
-    from bbbrun.errors import Interrupted, TrainingDiverged
     from bbbrun.train import Callbacks
 
     cfg = session.cfg
@@ -203,7 +200,6 @@ def sweep(
     """Run a grid of trainings, then rank them: OUT/sweeps/<name>/<timestamp>/ with summary.csv and comparison.png."""
     from bbbrun import sweep as sweeps
     from bbbrun import sweep_summary as summary
-    from bbbrun.errors import Interrupted
 
     options = sweeps.ExecOptions(executor, workers, scheduler)
     if resume is not None:
@@ -231,7 +227,7 @@ def sweep(
     _render_sweep(summary, plan, records)
     failed = sweeps.failures_message(records, root)
     if failed:
-        raise sweeps.SweepFailed(failed)
+        raise SweepFailed(failed)
     console.info(f"sweep directory: {root}")
 
 

@@ -31,6 +31,12 @@ class TrainingDiverged(BbbrunError):
     exit_code = 1
 
 
+class SweepFailed(BbbrunError):
+    """Some runs of a sweep failed; the others finished and are summarised."""
+
+    exit_code = 1
+
+
 class Interrupted(BbbrunError):
     """Training was stopped by a signal after saving a checkpoint."""
 

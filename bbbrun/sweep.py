@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from bbbrun import executors
-from bbbrun.errors import BbbrunError, ConfigError
+from bbbrun.errors import ConfigError
 from bbbrun.executors import RunJob
 from bbbrun.files import new_run_dir, write_text_atomic
 from bbbrun.sweep_grid import (
@@ -33,12 +33,6 @@ from bbbrun.sweep_grid import (
     read_spec,
 )
 from bbbrun.sweep_summary import write_summary
-
-
-class SweepFailed(BbbrunError):
-    """Some runs of a sweep failed; the others finished and are summarised."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)
