@@ -1,7 +1,9 @@
-"""The `bbbrun` command line: each command parses, calls the library, renders, writes.
+"""The `bbbrun` command line: each command parses, calls the library, prints.
 
-torch and matplotlib are imported inside the commands, so `bbbrun --help`
-starts fast.
+Policy (what a resume may change, what a run's end means, how a sweep is
+planned and resumed) lives in the library, so a notebook gets the same
+behaviour. torch and matplotlib are imported inside the commands, so
+`bbbrun --help` starts fast.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Any, Optional
 import typer
 
 from bbbrun import console
-from bbbrun.errors import BbbrunError, CheckpointError, ConfigError, Interrupted, SweepFailed, TrainingDiverged
-from bbbrun.sweep_grid import ExecutorKind
+from bbbrun.errors import BbbrunError, Interrupted
+from bbbrun.sweeps.grid import ExecutorKind
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -75,70 +77,19 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="Run directory or checkpoint to continue."),
 ) -> None:
     """Train a Bayesian network from CONFIG, writing outputs/<name>/<timestamp>/."""
-    from bbbrun import runner
-    from bbbrun.config import load_config
-    from bbbrun.files import new_run_dir
+    from bbbrun.fit.loop import Callbacks
+    from bbbrun.runs import runner
+    from bbbrun.runs.session import open_run
 
-    if resume is not None:
-        session, run_dir = _resume_session(resume, ([str(config)] if config else []) + (overrides or []))
-    else:
-        if config is None:
-            raise ConfigError("give a config file (bbbrun train CONFIG [key=value ...]) or --resume RUN_DIR")
-        cfg = load_config(config, overrides)
-        runner.resolve_device(cfg.device)  # fail before a run directory exists
-        session = runner.start_session(cfg)
-        run_dir = new_run_dir(out, cfg.name)
-    _train_in(session, run_dir)
-
-
-def _resume_session(target: Path, overrides: list[str]) -> tuple[Any, Path]:
-    from bbbrun import checkpoint as ckpt
-    from bbbrun import runner
-    from bbbrun.config import config_from_dict, config_to_dict, parse_override, set_dotted
-
-    path = ckpt.resolve_checkpoint_path(target)
-    payload = ckpt.load_checkpoint(path)
-    raw = config_to_dict(ckpt.config_of(payload, path))
-    for item in overrides:
-        key, value = parse_override(item)
-        if not (key.startswith("train.") or key == "device"):
-            raise ConfigError(f"on --resume only train.* and device may change, not {key!r}")
-        set_dotted(raw, key, value)
-    cfg = config_from_dict(raw)
-    if payload["epoch"] >= cfg.train.epochs and payload["status"] == "completed":
-        raise ConfigError(f"{path} already completed {payload['epoch']} epochs; raise train.epochs to go on")
-    try:
-        return runner.start_session(cfg, payload), path.parent
-    except CheckpointError as err:
-        raise CheckpointError(f"{path}: {err}") from None
-
-
-def _train_in(session: Any, run_dir: Path) -> None:
-    from bbbrun import runner
-    from bbbrun.train import Callbacks
-
-    cfg = session.cfg
-    console.info(f"run directory: {run_dir}  (device {session.device}, {session.model.num_weights} weights x 2)")
-    with stop_signals() as should_stop, console.TrainProgress(cfg.train.epochs, session.state.epoch) as bar:
+    session, run_dir = open_run(config, overrides or [], out, resume)
+    console.info(f"run directory: {run_dir.path}  (device {session.device}, {session.model.num_weights} weights x 2)")
+    with stop_signals() as should_stop, console.TrainProgress(session.cfg.train.epochs, session.state.epoch) as bar:
         calls = Callbacks(on_log=bar.on_log, on_progress=bar.on_progress, should_stop=should_stop,
                           on_stage=bar.on_stage)
         result = runner.run_training(session, run_dir, calls)
-    if result.status == "interrupted":
-        signum = result.stop_signal or signal.SIGINT
-        raise Interrupted(
-            f"stopped by {signal.Signals(signum).name} at epoch {result.epoch}; checkpoint saved to "
-            f"{run_dir / 'checkpoint.pt'}; continue with: bbbrun train --resume {run_dir}", signum,
-        )
-    if result.status == "diverged":
-        epoch = result.metrics.get("checkpoint_epoch")
-        kept = (f"the last finite checkpoint (epoch {epoch}) is kept at {run_dir / 'checkpoint.pt'}"
-                if epoch is not None else f"no checkpoint was written before that; see {run_dir}")
-        raise TrainingDiverged(
-            f"{result.metrics['error']}; likely causes: optim.lr too high ({cfg.optim.lr}) or "
-            f"model.init_rho_mean too large ({cfg.model.init_rho_mean}); {kept}; the run is marked failed"
-        )
-    console.print_metrics(result.metrics)
-    console.info(f"run directory: {run_dir}")
+    runner.raise_for_status(result, session)
+    console.print_metrics(result.metrics, result.headline)
+    console.info(f"run directory: {run_dir.path}")
 
 
 @app.command()
@@ -151,10 +102,10 @@ def plot(
     x_max: Optional[float] = typer.Option(None, "--x-max", help="... to here (beyond the data)."),
 ) -> None:
     """Redraw train.png and val.png from a checkpoint alone."""
-    from bbbrun import inference
+    from bbbrun.runs import inference
 
-    written = inference.plot_checkpoint(checkpoint, samples, out, x_min, x_max)
-    for path in written:
+    x_range = inference.make_range(x_min, x_max, required=False)
+    for path in inference.plot_checkpoint(checkpoint, samples, out, x_range):
         console.info(f"wrote {path}")
 
 
@@ -162,7 +113,7 @@ def plot(
 @user_errors
 def predict(
     checkpoint: Path = typer.Argument(..., help="checkpoint.pt or a run directory.", show_default=False),
-    input: Optional[Path] = typer.Option(None, "--input", help="CSV file with a column x."),
+    input: Optional[Path] = typer.Option(None, "--input", help="CSV file with the model's input columns."),
     x_min: Optional[float] = typer.Option(None, "--x-min", help="Grid start (instead of --input)."),
     x_max: Optional[float] = typer.Option(None, "--x-max", help="Grid end."),
     num_points: int = typer.Option(100, "--num-points", min=1, help="Grid size."),
@@ -170,10 +121,13 @@ def predict(
     level: float = typer.Option(0.9, "--level", help="Central interval level, in (0, 1)."),
     output: Optional[Path] = typer.Option(None, "--output", help="CSV to write [stdout]."),
 ) -> None:
-    """Predict at new inputs: x,mean,std,epistemic_std,lower,upper (noise included)."""
-    from bbbrun import inference
+    """Predict at new inputs: the inputs, mean, std, epistemic_std, lower, upper (noise included)."""
+    from bbbrun.runs import inference
 
-    text = inference.predict_csv(checkpoint, input, x_min, x_max, num_points, samples, level)
+    x_range = None if x_min is None and x_max is None else inference.make_range(x_min, x_max, required=True)
+    request = inference.PredictRequest(input_csv=input, x_range=x_range, num_points=num_points, samples=samples,
+                                       level=level)
+    text = inference.predict_csv(checkpoint, request)
     if output is None:
         typer.echo(text, nl=False)
     else:
@@ -198,37 +152,27 @@ def sweep(
     gpus: Optional[int] = typer.Option(None, "--gpus", min=0, help="Slurm GPUs per run."),
 ) -> None:
     """Run a grid of trainings, then rank them: OUT/sweeps/<name>/<timestamp>/ with summary.csv and comparison.png."""
-    from bbbrun import sweep as sweeps
-    from bbbrun import sweep_summary as summary
+    from bbbrun.sweeps import summary
+    from bbbrun.sweeps import sweep as sweeps
+    from bbbrun.sweeps.executors import ExecOptions, make_executor
 
-    options = sweeps.ExecOptions(executor, workers, scheduler)
-    if resume is not None:
-        if sources:
-            raise ConfigError("--resume takes the sweep directory alone; its sweep.yaml fixes every run")
-        root, plan = resume, sweeps.load_root(resume)
-    else:
-        plan, root = sweeps.plan_from_args(sources or []), None
-    plan = sweeps.with_slurm_flags(plan, partition, time_min, gpus)
+    request = sweeps.SweepRequest(tuple(sources or ()), resume, partition, time_min, gpus)
+    prepared = sweeps.prepare(request)
+    plan = prepared.plan
     if dry_run:
         for line in sweeps.dry_run_lines(plan):
             console.info(line)
         return
-    sweeps.check_executor(options)
-    root = root or sweeps.create_root(plan, out)
-    console.info(f"sweep directory: {root}  ({len(plan.runs)} runs, executor {executor.value})")
-    try:
-        with console.SweepProgress(len(sweeps.pending_jobs(plan, root, options)), sweeps.worker_count(options)) as bar:
-            records = sweeps.run_sweep(
-                plan, root, options, lambda s, name: bar.run_finished(
-                    summary.final_line(s, name, plan.metric.name), s.get("status") != "completed"))
-    except KeyboardInterrupt:
-        raise Interrupted(f"sweep stopped; what finished is in {root / 'summary.csv'}; "
-                          f"continue with: bbbrun sweep --resume {root}", signal.SIGINT) from None
+    runner = make_executor(ExecOptions(executor, workers, scheduler, plan.slurm))
+    root = sweeps.open_sweep(prepared, out)
+    console.info(f"sweep directory: {root.path}  ({len(plan.runs)} runs, executor {executor.value})")
+    metrics = summary.table_metrics(plan)
+    with console.SweepProgress(len(sweeps.pending_jobs(plan, root, runner)), runner.workers()) as bar:
+        records = sweeps.run_sweep(plan, root, runner, lambda s, name: bar.run_finished(
+            summary.final_line(s, name, metrics), s.get("status") != "completed"))
     _render_sweep(summary, plan, records)
-    failed = sweeps.failures_message(records, root)
-    if failed:
-        raise SweepFailed(failed)
-    console.info(f"sweep directory: {root}")
+    sweeps.raise_for_failures(records, root)
+    console.info(f"sweep directory: {root.path}")
 
 
 def _render_sweep(summary: Any, plan: Any, records: list[dict[str, Any]]) -> None:
@@ -242,3 +186,4 @@ def _render_sweep(summary: Any, plan: Any, records: list[dict[str, Any]]) -> Non
 
 def main() -> None:
     app()
+

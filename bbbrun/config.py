@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from bbbrun.errors import ConfigError
+from bbbrun.files import check_readable_file
 
 
 class Activation(str, Enum):
@@ -53,6 +54,10 @@ class KLWeighting(str, Enum):
     BLUNDELL = "blundell"
 
 
+class Source(str, Enum):
+    FUNCTION = "function"
+
+
 class Function(str, Enum):
     SEED_CUBIC = "seed_cubic"
     SINE = "sine"
@@ -67,6 +72,8 @@ def _field(default: Any, **rules: Any) -> Any:
 
 @dataclass(frozen=True)
 class DataConfig:
+    # Which loader reads the data (bbbrun.data.SOURCES); the generated functions by default.
+    source: Source = Source.FUNCTION
     function: Function = Function.SEED_CUBIC
     num_points: int = _field(20000, ge=2)
     x_min: float = -3.0
@@ -169,10 +176,7 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
 
 
 def read_text_file(path: Path, what: str) -> str:
-    if not path.exists():
-        raise ConfigError(f"{what} file not found: {path}")
-    if path.is_dir():
-        raise ConfigError(f"{path} is a directory; expected a {what} file")
+    check_readable_file(path, what, ConfigError)
     try:
         data = path.read_bytes()
     except OSError as err:

@@ -26,12 +26,16 @@ def info(message: str) -> None:
     print(message, file=sys.stdout, flush=True)
 
 
+# History columns every run has; any other column (a likelihood's own, like noise_std) is shown after them.
+COMMON_COLUMNS = ("epoch", "loss", "val_loss", "nll", "val_nll", "kl", "kl_weight", "lr", "seconds")
+
+
 def format_log_line(row: dict[str, Any]) -> str:
-    noise = row.get("noise_std")
+    extra = "".join(f" | {k} {v:.4f}" for k, v in row.items() if k not in COMMON_COLUMNS)
     return (
         f"epoch {int(row['epoch']):>6d} | loss {row['loss']:.4f} | val_loss {row['val_loss']:.4f} | "
-        f"nll {row['nll']:.4f} | kl {row['kl']:.4f} | kl_weight {row['kl_weight']:.3g} | "
-        f"noise_std {noise:.4f} | {row['seconds']:.1f}s"
+        f"nll {row['nll']:.4f} | kl {row['kl']:.4f} | kl_weight {row['kl_weight']:.3g}{extra} | "
+        f"{row['seconds']:.1f}s"
     )
 
 
@@ -86,9 +90,8 @@ def print_table(title: str, columns: list[str], rows: list[list[str]], highlight
     stdout().print(table)
 
 
-def print_metrics(metrics: dict[str, Any]) -> None:
-    keys = ("val_rmse", "val_rmse_true", "val_nll", "val_coverage_90", "val_calibration_error", "noise_std",
-            "train_seconds")
+def print_metrics(metrics: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """One line of the named metrics that are numbers, in order."""
     parts = [f"{k} {metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float))]
     info(" | ".join(parts))
 

@@ -1,4 +1,4 @@
-"""Writing results so that nothing is lost: atomic files and fresh run directories."""
+"""Reading and writing files so that nothing is lost: checked inputs, atomic outputs."""
 
 from __future__ import annotations
 
@@ -7,11 +7,18 @@ import errno
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from bbbrun.errors import OutputError
+from bbbrun.errors import BbbrunError, OutputError
+
+
+def check_readable_file(path: Path, what: str, error: type[BbbrunError]) -> None:
+    """Refuse a missing path or a directory where a file is expected, as `error`, naming `what` it should be."""
+    if not path.exists():
+        raise error(f"{what} file not found: {path}")
+    if path.is_dir():
+        raise error(f"{path} is a directory; expected a {what} file")
 
 
 @contextlib.contextmanager
@@ -46,19 +53,3 @@ def write_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None:
 
 def write_text_atomic(path: Path, text: str) -> None:
     write_atomic(path, lambda handle: handle.write(text.encode("utf-8")))
-
-
-def new_run_dir(root: Path, name: str, now: datetime | None = None) -> Path:
-    """Create root/name/<YYYY-MM-DD_HH-MM-SS>[_K]/, never reusing an existing directory."""
-    stamp = (now or datetime.now()).strftime("%Y-%m-%d_%H-%M-%S")
-    parent = root / name
-    with output_errors(parent):
-        parent.mkdir(parents=True, exist_ok=True)
-        for attempt in range(10_000):
-            candidate = parent / (stamp if attempt == 0 else f"{stamp}_{attempt}")
-            try:
-                candidate.mkdir()  # atomic: fails if another run took the name
-                return candidate
-            except FileExistsError:
-                continue
-    raise OutputError(f"could not find a free run directory under {parent}")

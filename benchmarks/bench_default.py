@@ -29,8 +29,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from bbbrun import runner
 from bbbrun.config import Config, load_config
+from bbbrun.runs import runner
+from bbbrun.runs.layout import RunDir
+from bbbrun.runs.session import start_session
 
 NLL_TARGET = 1.835
 NLL_FLOOR = 1.824  # entropy of N(0, 1.5^2)
@@ -48,9 +50,9 @@ def oracle_nll(cfg: Config, y: np.ndarray, f: np.ndarray) -> float:
 
 def run_seed(config: Path, seed: int) -> dict[str, Any]:
     cfg = load_config(config, [f"seed={seed}", "device=cpu"])
-    session = runner.start_session(cfg)
+    session = start_session(cfg)
     with tempfile.TemporaryDirectory() as tmp:
-        result = runner.run_training(session, Path(tmp))
+        result = runner.run_training(session, RunDir(Path(tmp)))
     if result.status != "completed":
         raise SystemExit(f"seed {seed}: training {result.status}")
     metrics = dict(result.metrics)

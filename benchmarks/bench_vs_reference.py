@@ -117,18 +117,20 @@ def worker(args: argparse.Namespace) -> None:
     """One bbbrun run in this process: train, time the predictive, compute the validation figures."""
     import torch
 
-    from bbbrun import runner
     from bbbrun.config import load_config
-    from bbbrun.predict import sample_predictive, summarize
-    from bbbrun.train import fit
+    from bbbrun.evaluate.predictive import sample_predictive
+    from bbbrun.evaluate.regression import summarize
+    from bbbrun.fit.loop import fit
+    from bbbrun.runs import runner
+    from bbbrun.runs.session import start_session
 
     if args.threads:
         torch.set_num_threads(args.threads)
     overrides = [f"train.epochs={args.epochs}", f"seed={args.seed}", f"predict.num_samples={args.samples}",
                  "device=cpu", f"train.log_every={args.epochs}", f"train.checkpoint_every={args.epochs}"]
     cfg = load_config(Path(args.config), overrides)
-    session = runner.start_session(cfg)
-    state = fit(session.model, session.optimizer, session.data, cfg, session.state, session.shuffle)
+    session = start_session(cfg)
+    state = fit(session.trainee)
     ds = session.dataset
     started = time.perf_counter()
     samples = [sample_predictive(session.model, torch.from_numpy(x).to(session.device), args.samples,
@@ -136,7 +138,7 @@ def worker(args: argparse.Namespace) -> None:
     sampled = time.perf_counter()
     summaries = [summarize(s, cfg.predict.interval) for s in samples]
     summarized = time.perf_counter()
-    metrics = runner.run_metrics(session, (samples[1], summaries[1]), (samples[0], summaries[0]))
+    metrics = runner.run_metrics(session, samples[1], {"train": summaries[0], "val": summaries[1]})
     print(json.dumps({
         "epochs": state.epoch, "ms_per_epoch": 1000 * state.train_seconds / state.epoch,
         "predict_seconds_train_and_val": sampled - started, "summary_seconds_train_and_val": summarized - sampled,

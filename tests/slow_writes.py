@@ -15,8 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from bbbrun import checkpoint, files
+from bbbrun import files
 from bbbrun.cli import app
+from bbbrun.fit import checkpoint
 
 PAUSE_S = 0.03
 _write_atomic = files.write_atomic

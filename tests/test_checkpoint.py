@@ -23,13 +23,16 @@ import torch
 from conftest import write_config
 from typer.testing import CliRunner
 
-from bbbrun import checkpoint as ckpt
 from bbbrun import cli, files
 from bbbrun.cli import app
 from bbbrun.config import load_config
 from bbbrun.errors import OutputError
-from bbbrun.runner import run_training, save_session, start_session
-from bbbrun.train import Callbacks, fit
+from bbbrun.fit import checkpoint as ckpt
+from bbbrun.fit.loop import Callbacks, fit
+from bbbrun.runs import layout
+from bbbrun.runs.layout import RunDir, checkpoint_file, new_run_dir
+from bbbrun.runs.runner import run_training, save_session
+from bbbrun.runs.session import start_session
 
 TESTS = Path(__file__).parent
 LONG = {"epochs": 100_000, "log_every": 10, "checkpoint_every": 25}
@@ -102,7 +105,7 @@ def test_signal_saves_a_checkpoint_and_says_where(tmp_path: Path, signum: int, c
     assert len(message.splitlines()) == 1 and "Traceback" not in stderr
     assert signal.Signals(signum).name in message and str(run_dir / "checkpoint.pt") in message
     assert f"--resume {run_dir}" in message
-    payload = ckpt.load_checkpoint(run_dir)
+    payload = ckpt.load_checkpoint(checkpoint_file(run_dir))
     assert f"at epoch {payload['epoch']};" in message and payload["epoch"] >= 10
     assert (run_dir / "history.csv").exists() and not (run_dir / "metrics.json").exists()
 
@@ -114,19 +117,19 @@ def test_resume_is_bitwise_identical(tmp_path: Path, deterministic: None) -> Non
         "model.likelihood=learned", "data.standardize=true", "optim.lr_final_factor=0.1",
     ])
     straight = start_session(cfg)
-    fit(straight.model, straight.optimizer, straight.data, cfg, straight.state, straight.shuffle)
+    fit(straight.trainee)
 
     first = start_session(cfg)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    result = run_training(first, run_dir, stop_after(23))  # neither a log nor a checkpoint epoch
+    result = run_training(first, RunDir(run_dir), stop_after(23))  # neither a log nor a checkpoint epoch
     assert result.status == "interrupted" and result.epoch == 23
-    resumed = start_session(cfg, ckpt.load_checkpoint(run_dir))
+    resumed = start_session(cfg, ckpt.load_checkpoint(checkpoint_file(run_dir)))
     assert resumed.state.epoch == 23
-    fit(resumed.model, resumed.optimizer, resumed.data, cfg, resumed.state, resumed.shuffle)
+    fit(resumed.trainee)
 
     assert weights_equal(straight.model.state_dict(), resumed.model.state_dict())
-    moments = [(straight.optimizer.state[p], resumed.optimizer.state[q])
+    moments = [(straight.trainee.optimizer.state[p], resumed.trainee.optimizer.state[q])
                for p, q in zip(straight.model.parameters(), resumed.model.parameters(), strict=True)]
     assert all(torch.equal(a["exp_avg_sq"], b["exp_avg_sq"]) for a, b in moments)
 
@@ -158,8 +161,8 @@ def test_cli_resume_continues_in_the_same_directory(
     assert list((tmp_path / "b" / "tiny").iterdir()) == [run_dir]
     assert json.loads((run_dir / "metrics.json").read_text())["epochs_completed"] == 30
     (straight_dir,) = (tmp_path / "a" / "tiny").iterdir()
-    a = ckpt.load_checkpoint(straight_dir)["model"]
-    b = ckpt.load_checkpoint(run_dir)["model"]
+    a = ckpt.load_checkpoint(checkpoint_file(straight_dir))["model"]
+    b = ckpt.load_checkpoint(checkpoint_file(run_dir))["model"]
     assert weights_equal(a, b)
 
 
@@ -179,7 +182,7 @@ def test_sigkill_at_random_moments_leaves_a_loadable_checkpoint(tmp_path: Path) 
             process.communicate(timeout=60)
         run_dir = run_dir_of(stdout)
         half_written += any(p.name.endswith(".tmp") for p in run_dir.iterdir())
-        payload = ckpt.load_checkpoint(run_dir)
+        payload = ckpt.load_checkpoint(checkpoint_file(run_dir))
         model = ckpt.restore_model(payload, ckpt.config_of(payload, run_dir), torch.device("cpu"), run_dir)
         assert all(bool(torch.isfinite(p).all()) for p in model.parameters())
         epochs.append(payload["epoch"])
@@ -204,18 +207,18 @@ def test_divergence_keeps_the_last_finite_checkpoint(tmp_path: Path) -> None:
     assert len(message.splitlines()) == 1 and "Traceback" not in result.output
     for words in (f"at epoch {diverged}", "optim.lr", "model.init_rho_mean", "failed", "checkpoint"):
         assert words in message, words
-    payload = ckpt.load_checkpoint(run_dir)
+    payload = ckpt.load_checkpoint(checkpoint_file(run_dir))
     assert payload["epoch"] == diverged - 1 == metrics["checkpoint_epoch"]
     assert all(bool(torch.isfinite(v).all()) for v in payload["model"].values())
 
 
 def test_non_finite_weights_are_never_saved(tmp_path: Path, tiny_config: Path) -> None:
     session = start_session(load_config(tiny_config))
-    assert save_session(session, tmp_path)
+    assert save_session(session, RunDir(tmp_path))
     before = (tmp_path / "checkpoint.pt").read_bytes()
     with torch.no_grad():
         next(session.model.parameters())[0] = float("nan")
-    assert not save_session(session, tmp_path)
+    assert not save_session(session, RunDir(tmp_path))
     assert (tmp_path / "checkpoint.pt").read_bytes() == before
 
 
@@ -236,7 +239,7 @@ class CreatesFile:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("trained")
     session = start_session(load_config(write_config(root / "c.yaml", train={"epochs": 5})))
-    assert run_training(session, root).status == "completed"
+    assert run_training(session, RunDir(root)).status == "completed"
     return root / "checkpoint.pt"
 
 
@@ -284,7 +287,7 @@ def test_saved_checkpoint_holds_only_plain_values(trained: Path) -> None:
 
 def test_same_name_same_second_gets_a_new_directory(tmp_path: Path) -> None:
     now = datetime(2024, 1, 2, 3, 4, 5)
-    made = [files.new_run_dir(tmp_path, "run", now) for _ in range(3)]
+    made = [new_run_dir(tmp_path, "run", now).path for _ in range(3)]
     assert [p.name for p in made] == ["2024-01-02_03-04-05", "2024-01-02_03-04-05_1", "2024-01-02_03-04-05_2"]
     assert all(p.is_dir() for p in made)
 
@@ -295,7 +298,7 @@ def test_two_cli_runs_in_one_second_never_share_a_directory(tmp_path: Path, monk
         def now(cls, tz: object = None) -> FrozenClock:
             return cls(2024, 1, 2, 3, 4, 5)
 
-    monkeypatch.setattr(files, "datetime", FrozenClock)
+    monkeypatch.setattr(layout, "datetime", FrozenClock)
     config = write_config(tmp_path / "c.yaml", train={"epochs": 3}, data={"num_points": 100})
     args = ["train", str(config), "--out", str(tmp_path / "out")]
     assert CliRunner().invoke(app, args).exit_code == 0
@@ -360,7 +363,7 @@ def test_ctrl_c_before_training_is_one_line_and_130(
     def pressed(*_: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("bbbrun.runner.start_session", pressed)
+    monkeypatch.setattr("bbbrun.runs.session.start_session", pressed)
     result = CliRunner().invoke(app, ["train", str(tiny_config), "--out", str(tmp_path / "out")])
     assert result.exit_code == 130
     assert result.stderr.strip() == "error: interrupted; no file was left half-written"

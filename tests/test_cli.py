@@ -71,7 +71,7 @@ def test_resolved_config_runs_again_as_is(trained: tuple[Path, str], tmp_path: P
 def test_checkpoint_is_self_describing(trained: tuple[Path, str]) -> None:
     run_dir, _ = trained
     payload = torch.load(run_dir / "checkpoint.pt", weights_only=True)
-    assert payload["format_version"] == 1 and payload["epoch"] == 40
+    assert payload["format_version"] == 2 and payload["epoch"] == 40
     assert {"model", "optimizer", "history", "rng", "config"} <= set(payload)
     assert payload["config"]["name"] == "tiny"
 

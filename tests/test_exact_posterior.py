@@ -15,10 +15,10 @@ import math
 import pytest
 import torch
 
-from bbbrun import layers
+from bbbrun.bnn import layers
+from bbbrun.bnn.network import BayesianNetwork
 from bbbrun.config import config_from_dict
-from bbbrun.model import BayesianRegressor
-from bbbrun.train import TrainData, TrainState, fit, make_optimizer
+from bbbrun.fit.loop import TrainData, Trainee, fit, make_optimizer
 
 NOISE_STD = 0.5
 PRIOR_STD = 1.0
@@ -44,7 +44,7 @@ def exact_mean_field(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, to
 
 def trained_posterior(
     estimator: str, batch_size: int | None, epochs: int, x: torch.Tensor, y: torch.Tensor, seed: int = 0
-) -> BayesianRegressor:
+) -> BayesianNetwork:
     cfg = config_from_dict({
         "seed": seed, "device": "cpu",
         "model": {"num_layers": 1, "likelihood": "fixed", "likelihood_std": NOISE_STD, "prior": "gaussian",
@@ -54,14 +54,14 @@ def trained_posterior(
         "train": {"epochs": epochs, "batch_size": batch_size, "log_every": epochs, "checkpoint_every": epochs},
     })
     torch.manual_seed(cfg.seed)
-    model = BayesianRegressor(cfg.model)  # no standardiser: the weights are in the data's units
-    state = fit(model, make_optimizer(model, cfg.optim), TrainData(x, y, x, y), cfg, TrainState(),
-                torch.Generator().manual_seed(seed))
+    model = BayesianNetwork(cfg.model)  # no standardiser: the weights are in the data's units
+    state = fit(Trainee(model, make_optimizer(model, cfg.optim), TrainData(x, y, x, y), cfg,
+                        torch.Generator().manual_seed(seed)))
     assert state.status == "completed"
     return model
 
 
-def weight_and_bias(model: BayesianRegressor) -> tuple[torch.Tensor, torch.Tensor]:
+def weight_and_bias(model: BayesianNetwork) -> tuple[torch.Tensor, torch.Tensor]:
     """The layer's (mu, sigma) for (w, b)."""
     layer = model.layout[0]
     index = [layer.weight.start, layer.bias.start]

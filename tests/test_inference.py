@@ -14,27 +14,30 @@ import torch
 from conftest import write_config
 from typer.testing import CliRunner
 
-from bbbrun import runner
+from bbbrun.bnn.likelihoods.gaussian import GaussianSamples
 from bbbrun.cli import app
 from bbbrun.config import load_config
-from bbbrun.metrics import evaluate, mixture_nll
-from bbbrun.predict import PredictiveSamples, sample_predictive, summarize
+from bbbrun.evaluate.predictive import sample_predictive
+from bbbrun.evaluate.regression import evaluate, mixture_nll, summarize
+from bbbrun.runs import runner
+from bbbrun.runs.layout import RunDir
+from bbbrun.runs.session import Session, start_session
 
 COLUMNS = ["x", "mean", "std", "epistemic_std", "lower", "upper"]
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, runner.Session]:
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Session]:
     """A finished tiny run on disk, and its session still in memory."""
     root = tmp_path_factory.mktemp("inference")
     model = {"hidden_dim": 8, "num_layers": 3, "likelihood": "learned", "likelihood_std": 1.0,
              "activation": "silu", "init_mu_std": None, "init_rho_mean": -5.0, "bias_rho_init": -5.0}
     config = write_config(root / "tiny.yaml", model=model, data={"num_points": 300, "standardize": True},
                           optim={"lr": 0.02})
-    session = runner.start_session(load_config(config, ["train.epochs=100"]))
+    session = start_session(load_config(config, ["train.epochs=100"]))
     run_dir = root / "run"
     run_dir.mkdir()
-    result = runner.run_training(session, run_dir)
+    result = runner.run_training(session, RunDir(run_dir))
     assert result.status == "completed"
     return run_dir, session
 
@@ -50,7 +53,7 @@ def predict_rows(args: list[str]) -> list[dict[str, float]]:
 # ------------------------------------------------------------------- predict
 
 
-def test_predict_from_checkpoint_matches_the_model_in_memory(trained: tuple[Path, runner.Session]) -> None:
+def test_predict_from_checkpoint_matches_the_model_in_memory(trained: tuple[Path, Session]) -> None:
     run_dir, session = trained
     rows = predict_rows([str(run_dir), "--x-min", "-4", "--x-max", "4", "--num-points", "17",
                          "--samples", "64", "--level", "0.8"])
@@ -64,9 +67,9 @@ def test_predict_from_checkpoint_matches_the_model_in_memory(trained: tuple[Path
         torch.testing.assert_close(got, values.float(), rtol=1e-5, atol=1e-5)  # the CSV keeps 6 digits
 
 
-def test_predict_std_and_interval_include_the_noise(trained: tuple[Path, runner.Session]) -> None:
+def test_predict_std_and_interval_include_the_noise(trained: tuple[Path, Session]) -> None:
     run_dir, session = trained
-    noise = session.model.noise_std()
+    noise = session.model.likelihood.noise_std()
     assert noise is not None
     rows = predict_rows([str(run_dir), "--x-min", "-2", "--x-max", "2", "--num-points", "5", "--samples", "400"])
     for row in rows:
@@ -80,14 +83,14 @@ def test_predict_std_and_interval_include_the_noise(trained: tuple[Path, runner.
         assert narrow_row["upper"] - narrow_row["lower"] < 0.6 * (wide_row["upper"] - wide_row["lower"])
 
 
-def test_epistemic_uncertainty_grows_away_from_the_data(trained: tuple[Path, runner.Session]) -> None:
+def test_epistemic_uncertainty_grows_away_from_the_data(trained: tuple[Path, Session]) -> None:
     run_dir, _ = trained
     rows = predict_rows([str(run_dir), "--x-min", "-30", "--x-max", "30", "--num-points", "3", "--samples", "200"])
     far_left, centre, far_right = (row["epistemic_std"] for row in rows)
     assert min(far_left, far_right) > 3 * centre, (far_left, centre, far_right)
 
 
-def test_predict_reads_x_from_a_csv(trained: tuple[Path, runner.Session], tmp_path: Path) -> None:
+def test_predict_reads_x_from_a_csv(trained: tuple[Path, Session], tmp_path: Path) -> None:
     run_dir, _ = trained
     source = tmp_path / "x.csv"
     source.write_text("id,x\na,0.25\nb,-1.5\nc,3\n")
@@ -106,7 +109,7 @@ def test_predict_reads_x_from_a_csv(trained: tuple[Path, runner.Session], tmp_pa
     ("", "column named 'x'"),
 ])
 def test_bad_input_files_give_one_line_and_exit_2(
-    trained: tuple[Path, runner.Session], tmp_path: Path, content: str, fragment: str
+    trained: tuple[Path, Session], tmp_path: Path, content: str, fragment: str
 ) -> None:
     run_dir, _ = trained
     source = tmp_path / "bad.csv"
@@ -123,7 +126,7 @@ def test_bad_input_files_give_one_line_and_exit_2(
     ["--x-min", "-1", "--x-max", "1", "--level", "1.5"],
     [],
 ])
-def test_bad_predict_options_exit_2(trained: tuple[Path, runner.Session], args: list[str]) -> None:
+def test_bad_predict_options_exit_2(trained: tuple[Path, Session], args: list[str]) -> None:
     run_dir, _ = trained
     result = CliRunner().invoke(app, ["predict", str(run_dir), *args])
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
@@ -132,7 +135,7 @@ def test_bad_predict_options_exit_2(trained: tuple[Path, runner.Session], args: 
 # ---------------------------------------------------------------------- plot
 
 
-def test_plot_beyond_the_training_range_writes_pngs(trained: tuple[Path, runner.Session], tmp_path: Path) -> None:
+def test_plot_beyond_the_training_range_writes_pngs(trained: tuple[Path, Session], tmp_path: Path) -> None:
     run_dir, _ = trained
     cli = CliRunner()
     wide = cli.invoke(app, ["plot", str(run_dir), "--x-min", "-6", "--x-max", "6", "--samples", "30",
@@ -150,7 +153,7 @@ def test_plot_beyond_the_training_range_writes_pngs(trained: tuple[Path, runner.
 # ------------------------------------------------------- predictive and metrics
 
 
-def test_metrics_json_has_the_uncertainty_figures(trained: tuple[Path, runner.Session]) -> None:
+def test_metrics_json_has_the_uncertainty_figures(trained: tuple[Path, Session]) -> None:
     run_dir, session = trained
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for key in ("val_nll", "val_rmse", "val_rmse_true", "val_interval_width_90", "val_calibration_error",
@@ -163,11 +166,11 @@ def test_metrics_json_has_the_uncertainty_figures(trained: tuple[Path, runner.Se
     assert metrics["val_calibration_error"] == pytest.approx(error)
     observed = [metrics[f"val_coverage_{level}"] for level in (50, 80, 90, 95)]
     assert observed == sorted(observed)
-    assert metrics["noise_std"] == pytest.approx(session.model.noise_std())
+    assert metrics["noise_std"] == pytest.approx(session.model.likelihood.noise_std())
 
 
 
-def test_predictive_does_not_depend_on_the_chunk_size(trained: tuple[Path, runner.Session]) -> None:
+def test_predictive_does_not_depend_on_the_chunk_size(trained: tuple[Path, Session]) -> None:
     _, session = trained
     x = torch.linspace(-3, 3, 50).unsqueeze(1)
     whole = sample_predictive(session.model, x, 40, seed=3)
@@ -176,12 +179,12 @@ def test_predictive_does_not_depend_on_the_chunk_size(trained: tuple[Path, runne
         torch.testing.assert_close(getattr(chunked, name), getattr(whole, name))
 
 
-def gaussian_samples(num_samples: int, num_points: int, spread: float, seed: int) -> PredictiveSamples:
+def gaussian_samples(num_samples: int, num_points: int, spread: float, seed: int) -> GaussianSamples:
     """A predictive whose sampled means are N(0, spread^2) and whose noise scale is 1."""
     g = torch.Generator().manual_seed(seed)
     f = spread * torch.randn(num_samples, num_points, generator=g, dtype=torch.float64)
     scale = torch.ones_like(f)
-    return PredictiveSamples(f=f, scale=scale, y=f + torch.randn(f.shape, generator=g, dtype=torch.float64))
+    return GaussianSamples(f=f, scale=scale, y=f + torch.randn(f.shape, generator=g, dtype=torch.float64))
 
 
 def test_metrics_of_a_correct_predictive_are_calibrated() -> None:

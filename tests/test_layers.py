@@ -14,9 +14,9 @@ import math
 import pytest
 import torch
 
-from bbbrun import layers
+from bbbrun.bnn import layers
+from bbbrun.bnn.network import BayesianNetwork
 from bbbrun.config import Estimator, KLEstimator, ModelConfig
-from bbbrun.model import BayesianRegressor
 
 LAYER = layers.LayerSlices(in_dim=3, out_dim=2, offset=0)
 NUM_PARAMS = LAYER.end  # 3 * 2 weights + 2 biases
@@ -72,12 +72,12 @@ def test_sigma_is_positive_even_for_very_negative_rho() -> None:
 
 def test_model_output_shapes() -> None:
     torch.manual_seed(0)
-    model = BayesianRegressor(ModelConfig(hidden_dim=6, num_layers=3))
+    model = BayesianNetwork(ModelConfig(hidden_dim=6, num_layers=3))
     out = model(torch.randn(7, 1))
-    assert out.mean.shape == (7, 1) and out.kl.shape == ()
+    assert out.raw.shape == (7, 1) and out.kl.shape == ()
     w = model.sample_weights(4, torch.Generator().manual_seed(0))
     assert w.shape == (4, model.num_weights)
-    assert model.run_samples(torch.randn(7, 1), w).mean.shape == (4, 7, 1)
+    assert model.run_samples(torch.randn(7, 1), w).shape == (4, 7, 1)
 
 
 # ------------------------------------------------------------------- KL terms
@@ -135,8 +135,8 @@ def test_model_monte_carlo_kl_averages_to_its_closed_form(estimator: Estimator) 
     cfg = ModelConfig(hidden_dim=4, num_layers=2, prior_std=0.5, init_rho_mean=-1.0,
                       init_mu_std=0.3, bias_rho_init=-1.0, estimator=estimator, kl=KLEstimator.MONTE_CARLO)
     torch.manual_seed(3)
-    mc_model = BayesianRegressor(cfg)
-    exact_model = BayesianRegressor(dataclasses.replace(cfg, kl=KLEstimator.CLOSED_FORM))
+    mc_model = BayesianNetwork(cfg)
+    exact_model = BayesianNetwork(dataclasses.replace(cfg, kl=KLEstimator.CLOSED_FORM))
     exact_model.load_state_dict(mc_model.state_dict())
     x = torch.zeros(1, 1)
     with torch.no_grad():

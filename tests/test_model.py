@@ -8,11 +8,14 @@ from fractions import Fraction
 import pytest
 import torch
 
+from bbbrun.bnn.likelihoods.gaussian import gaussian_nll
+from bbbrun.bnn.loss import negative_elbo
+from bbbrun.bnn.network import BayesianNetwork, Output
 from bbbrun.config import Config, KLWeighting, config_from_dict
-from bbbrun.loss import negative_elbo
-from bbbrun.model import BayesianRegressor, Output, standardizer_for
-from bbbrun.predict import sample_predictive, summarize
-from bbbrun.train import HISTORY_COLUMNS, TrainData, TrainState, fit, make_optimizer
+from bbbrun.data import fit_standardizer
+from bbbrun.evaluate.predictive import sample_predictive
+from bbbrun.evaluate.regression import summarize
+from bbbrun.fit.loop import TrainData, Trainee, TrainState, fit, history_columns, make_optimizer
 
 
 def tiny_config(**model: object) -> Config:
@@ -32,10 +35,10 @@ def noisy_sine(noise_std: torch.Tensor | float, num_points: int = 400) -> TrainD
     return TrainData(x, y, x, y)
 
 
-def train(cfg: Config, data: TrainData) -> tuple[BayesianRegressor, TrainState]:
+def train(cfg: Config, data: TrainData) -> tuple[BayesianNetwork, TrainState]:
     torch.manual_seed(cfg.seed)
-    model = BayesianRegressor(cfg.model, standardizer_for(data.x_train, data.y_train, cfg.data.standardize))
-    state = fit(model, make_optimizer(model, cfg.optim), data, cfg, TrainState(), torch.Generator().manual_seed(0))
+    model = BayesianNetwork(cfg.model, fit_standardizer(data.x_train, data.y_train, cfg.data.standardize))
+    state = fit(Trainee(model, make_optimizer(model, cfg.optim), data, cfg, torch.Generator().manual_seed(0)))
     assert state.status == "completed"
     return model, state
 
@@ -47,7 +50,7 @@ def test_learned_noise_converges_near_the_true_noise() -> None:
     true_noise = 0.5
     cfg = tiny_config(likelihood="learned", likelihood_std=1.5)  # starts 3x too wide
     model, state = train(cfg, noisy_sine(true_noise))
-    noise = model.noise_std()
+    noise = model.likelihood.noise_std()
     assert noise is not None
     # 400 residuals estimate a std to ~4% (1 / sqrt(2 * 400)); the learned
     # scale also absorbs a little misfit and weight noise.
@@ -59,7 +62,7 @@ def test_learned_noise_converges_near_the_true_noise() -> None:
 
 def test_fixed_noise_stays_fixed() -> None:
     model, _ = train(tiny_config(likelihood="fixed", likelihood_std=0.3), noisy_sine(0.5))
-    assert model.noise_std() == pytest.approx(0.3)
+    assert model.likelihood.noise_std() == pytest.approx(0.3)
 
 
 def test_heteroscedastic_scales_are_positive_and_follow_the_noise() -> None:
@@ -67,10 +70,10 @@ def test_heteroscedastic_scales_are_positive_and_follow_the_noise() -> None:
     x = torch.linspace(-2.0, 2.0, 400).unsqueeze(1)
     data = noisy_sine(torch.where(x < 0, 0.2, 1.0))
     cfg = tiny_config(likelihood="heteroscedastic")
-    untrained = BayesianRegressor(cfg.model)
-    far = untrained(torch.tensor([[-1e4], [0.0], [1e4]]))
-    assert far.scale.shape == (3, 1) and bool((far.scale > 0).all())
-    assert untrained.noise_std() is None
+    untrained = BayesianNetwork(cfg.model)
+    _, far = untrained.likelihood.mean_and_scale(untrained(torch.tensor([[-1e4], [0.0], [1e4]])).raw)
+    assert far.shape == (3, 1) and bool((far > 0).all())
+    assert untrained.likelihood.noise_std() is None
 
     model, _ = train(cfg, data)
     summary = summarize(sample_predictive(model, x, 200, seed=0), (0.05, 0.95))
@@ -88,7 +91,7 @@ def test_heteroscedastic_scales_are_positive_and_follow_the_noise() -> None:
 @pytest.mark.parametrize("num_batches", [1, 2, 7, 64, 5000])
 @pytest.mark.parametrize("scheme", list(KLWeighting))
 def test_kl_weights_sum_to_one(num_batches: int, scheme: KLWeighting) -> None:
-    from bbbrun.loss import kl_weights
+    from bbbrun.bnn.loss import kl_weights
 
     weights = kl_weights(num_batches, scheme)
     assert len(weights) == num_batches and all(w >= 0 and math.isfinite(w) for w in weights)
@@ -96,11 +99,18 @@ def test_kl_weights_sum_to_one(num_batches: int, scheme: KLWeighting) -> None:
 
 
 def test_blundell_weights_are_the_papers_formula() -> None:
-    from bbbrun.loss import kl_weights
+    from bbbrun.bnn.loss import kl_weights
 
     m = 12
     exact = [Fraction(2 ** (m - i), 2**m - 1) for i in range(1, m + 1)]
     assert kl_weights(m, KLWeighting.BLUNDELL) == pytest.approx([float(f) for f in exact], rel=1e-12)
+
+
+class MeanAndScale:
+    """A likelihood whose raw outputs are the Gaussian's mean and scale themselves."""
+
+    def nll(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return gaussian_nll(y, raw[:, :1], raw[:, 1:])
 
 
 def fixed_output(num_points: int) -> tuple[Output, torch.Tensor]:
@@ -109,24 +119,24 @@ def fixed_output(num_points: int) -> tuple[Output, torch.Tensor]:
     y = torch.randn(num_points, 1, generator=g, dtype=torch.float64)
     mean = torch.randn(num_points, 1, generator=g, dtype=torch.float64)
     scale = torch.rand(num_points, 1, generator=g, dtype=torch.float64) + 0.5
-    return Output(mean=mean, scale=scale, kl=torch.tensor(37.0, dtype=torch.float64)), y
+    return Output(raw=torch.cat([mean, scale], 1), kl=torch.tensor(37.0, dtype=torch.float64)), y
 
 
 def batch_of(out: Output, y: torch.Tensor, i: int, size: int, kl: torch.Tensor) -> tuple[Output, torch.Tensor]:
     rows = slice(i * size, (i + 1) * size)
-    return Output(mean=out.mean[rows], scale=out.scale[rows], kl=kl), y[rows]
+    return Output(raw=out.raw[rows], kl=kl), y[rows]
 
 
 @pytest.mark.parametrize("scheme", list(KLWeighting))
 def test_minibatch_losses_are_on_the_full_data_scale(scheme: KLWeighting) -> None:
-    from bbbrun.loss import kl_weights
+    from bbbrun.bnn.loss import kl_weights
 
     n, num_batches = 120, 6
     size = n // num_batches
     out, y = fixed_output(n)
-    full = float(negative_elbo(out, y, n, kl_weight=1.0).total)
+    full = float(negative_elbo(MeanAndScale(), out, y, n, kl_weight=1.0).total)
     totals = [
-        float(negative_elbo(*batch_of(out, y, i, size, out.kl), n, kl_weight=w).total)
+        float(negative_elbo(MeanAndScale(), *batch_of(out, y, i, size, out.kl), n, kl_weight=w).total)
         for i, w in enumerate(kl_weights(num_batches, scheme))
     ]
     # Blundell's minibatch objectives add up to the full-data negative ELBO;
@@ -137,7 +147,7 @@ def test_minibatch_losses_are_on_the_full_data_scale(scheme: KLWeighting) -> Non
         # without bias: n times the batch's mean NLL, plus the whole KL.
         zero = torch.zeros((), dtype=torch.float64)
         for i, total in enumerate(totals):
-            data_term = float(negative_elbo(*batch_of(out, y, i, size, zero), n, kl_weight=1.0).total)
+            data_term = float(negative_elbo(MeanAndScale(), *batch_of(out, y, i, size, zero), n, kl_weight=1.0).total)
             assert total == pytest.approx(data_term + float(out.kl), rel=1e-12)
 
 
@@ -149,7 +159,7 @@ def test_history_reports_the_full_data_terms_per_point() -> None:
     model, state = train(cfg, data)
     assert [row["epoch"] for row in state.history] == [10, 20, 30]
     last = state.history[-1]
-    assert list(last) == HISTORY_COLUMNS
+    assert list(last) == history_columns(model.likelihood)
     assert last["loss"] == pytest.approx(last["nll"] + last["kl"])
     assert 0.0 < last["kl_weight"] <= 1.0
     # The KL column is the whole KL per training point (one epoch's weights add

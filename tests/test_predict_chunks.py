@@ -8,21 +8,24 @@ import numpy as np
 import pytest
 import torch
 
-from bbbrun import metrics, predict
+from bbbrun.bnn.network import BayesianNetwork
 from bbbrun.config import Likelihood, ModelConfig
-from bbbrun.model import BayesianRegressor, Standardizer
-from bbbrun.predict import quantiles, sample_predictive, summarize
+from bbbrun.data import Standardizer
+from bbbrun.evaluate import predictive as predict
+from bbbrun.evaluate import regression as metrics
+from bbbrun.evaluate.predictive import sample_predictive
+from bbbrun.evaluate.regression import quantiles, summarize
 
 NUM_SAMPLES = 23
 NUM_POINTS = 37
 
 
-def trained_looking_model(likelihood: Likelihood) -> BayesianRegressor:
+def trained_looking_model(likelihood: Likelihood) -> BayesianNetwork:
     """A small network with weights spread enough that samples differ visibly."""
     torch.manual_seed(0)
     cfg = ModelConfig(hidden_dim=8, num_layers=3, likelihood=likelihood, likelihood_std=0.3,
                       init_mu_std=None, init_rho_mean=-1.5)
-    return BayesianRegressor(cfg, Standardizer(x_shift=0.5, x_scale=2.0, y_shift=1.0, y_scale=3.0))
+    return BayesianNetwork(cfg, Standardizer(x_shift=(0.5,), x_scale=(2.0,), y_shift=1.0, y_scale=3.0))
 
 
 def inputs() -> torch.Tensor:
@@ -65,9 +68,9 @@ def test_samples_are_the_sampled_networks_one_by_one(likelihood: Likelihood) -> 
     samples = sample_predictive(model, x, NUM_SAMPLES, seed=5, chunk_elements=16)
     w = model.sample_weights(NUM_SAMPLES, torch.Generator().manual_seed(5))
     for s in (0, 7, NUM_SAMPLES - 1):
-        out = model.run_samples(x, w[s : s + 1])
-        torch.testing.assert_close(samples.f[s], out.mean.view(-1))
-        torch.testing.assert_close(samples.scale[s], out.scale.expand_as(out.mean).reshape(-1))
+        mean, scale = model.likelihood.mean_and_scale(model.run_samples(x, w[s : s + 1]))
+        torch.testing.assert_close(samples.f[s], mean.view(-1))
+        torch.testing.assert_close(samples.scale[s], scale.expand_as(mean).reshape(-1))
 
 
 def test_quantiles_match_numpy() -> None:

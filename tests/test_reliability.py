@@ -141,7 +141,7 @@ FILE_CASES: list[tuple[str, list[str], list[str]]] = [
     ("plot-truncated", ["plot", "{truncated}"], ["truncated"]),
     ("plot-corrupted", ["plot", "{corrupted}"], ["corrupted"]),
     ("plot-config-as-ckpt", ["plot", "{config}"], ["not a checkpoint"]),
-    ("plot-future-version", ["plot", "{future}"], ["format version 99", "reads version 1"]),
+    ("plot-future-version", ["plot", "{future}"], ["format version 99", "reads versions 1, 2"]),
     ("plot-foreign", ["plot", "{foreign}"], ["not a bbbrun checkpoint"]),
     ("plot-list", ["plot", "{list}"], ["not a bbbrun checkpoint"]),
     ("plot-incomplete", ["plot", "{incomplete}"], ["missing optimizer"]),

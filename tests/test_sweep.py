@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 
 from bbbrun.cli import app
 from bbbrun.errors import ConfigError
-from bbbrun.sweep_grid import Goal, Metric, SweepPlan, expand, parse_sweep_override, read_spec
-from bbbrun.sweep_summary import group_by_setting, rank
+from bbbrun.sweeps.grid import Goal, Metric, SweepPlan, expand, parse_sweep_override, read_spec
+from bbbrun.sweeps.summary import group_by_setting, rank
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()

@@ -15,9 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from bbbrun.files import output_errors, write_text_atomic
-from bbbrun.sweep_grid import Goal, SweepPlan, format_value
+from bbbrun.runs.layout import SweepDir
+from bbbrun.sweeps.grid import Goal, SweepPlan, format_value
 
-TABLE_METRICS = ("val_nll", "val_rmse", "val_coverage_90", "train_seconds")
+
+def table_metrics(plan: SweepPlan) -> tuple[str, ...]:
+    """The metrics a sweep's table and summary.csv show: the sweep metric first, then each likelihood's own."""
+    from bbbrun.bnn.likelihoods import LIKELIHOODS
+
+    kinds = dict.fromkeys(str(run.config.get("model", {}).get("likelihood", "fixed")) for run in plan.runs)
+    own = [m for kind in kinds if kind in LIKELIHOODS for m in LIKELIHOODS[kind].table_metrics]
+    return tuple(dict.fromkeys((plan.metric.name, *own, "train_seconds")))
 
 
 def metric_value(record: dict[str, Any], name: str) -> float | None:
@@ -47,12 +55,12 @@ def group_by_setting(records: list[dict[str, Any]], plan: SweepPlan) -> list[dic
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for record in records:
         groups.setdefault(tuple(format_value(record.get(k)) for k in setting_keys(plan)), []).append(record)
-    rows = []
+    rows, metrics = [], table_metrics(plan)
     for setting, members in groups.items():
         row: dict[str, Any] = dict(zip(setting_keys(plan), setting, strict=True))
         row["runs"] = len(members)
         row["completed"] = sum(m.get("status") == "completed" for m in members)
-        for name in dict.fromkeys((plan.metric.name, *TABLE_METRICS)):
+        for name in metrics:
             values = [v for m in members if (v := metric_value(m, name)) is not None]
             row[f"{name}_mean"] = statistics.fmean(values) if values else None
             row[f"{name}_std"] = statistics.stdev(values) if len(values) > 1 else None
@@ -62,18 +70,17 @@ def group_by_setting(records: list[dict[str, Any]], plan: SweepPlan) -> list[dic
     return sorted(rows, key=lambda r: (r[metric] is None, sign * (r[metric] or 0.0)))
 
 
-def write_summary(plan: SweepPlan, root: Path, records: list[dict[str, Any]]) -> None:
+def write_summary(plan: SweepPlan, sweep: SweepDir, records: list[dict[str, Any]]) -> None:
     ranked = rank(records, plan)
     payload = {"name": plan.name, "metric": {"name": plan.metric.name, "goal": plan.metric.goal.value},
                "swept_keys": plan.swept_keys, "runs": ranked, "settings": group_by_setting(records, plan)}
-    write_text_atomic(root / "summary.json", json.dumps(payload, indent=2))
-    write_text_atomic(root / "summary.csv", records_csv(ranked, plan))
-    write_comparison(plan, root, records)
+    write_text_atomic(sweep.summary_json, json.dumps(payload, indent=2))
+    write_text_atomic(sweep.summary_csv, records_csv(ranked, plan))
+    write_comparison(plan, sweep.comparison, records)
 
 
 def records_csv(records: list[dict[str, Any]], plan: SweepPlan) -> str:
-    columns = ["index", "run", *plan.swept_keys, "status", *dict.fromkeys((plan.metric.name, *TABLE_METRICS)),
-               "error"]
+    columns = ["index", "run", *plan.swept_keys, "status", *table_metrics(plan), "error"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -81,15 +88,15 @@ def records_csv(records: list[dict[str, Any]], plan: SweepPlan) -> str:
     return buffer.getvalue()
 
 
-def write_comparison(plan: SweepPlan, root: Path, records: list[dict[str, Any]]) -> None:
+def write_comparison(plan: SweepPlan, path: Path, records: list[dict[str, Any]]) -> None:
     from bbbrun import plots
 
     keys = setting_keys(plan) or plan.swept_keys or ["index"]
     points = [{**{k: format_value(r.get(k)) for k in keys}, "seed": r.get("seed"),
                "value": metric_value(r, plan.metric.name)} for r in records]
     fig = plots.plot_comparison(points, keys, plan.metric.name, f"{plan.name}: {plan.metric.name} per setting")
-    with output_errors(root / "comparison.png"):
-        plots.save_figure(fig, root / "comparison.png")
+    with output_errors(path):
+        plots.save_figure(fig, path)
 
 
 # ------------------------------------------------------------- what the terminal shows
@@ -108,7 +115,7 @@ Table = tuple[list[str], list[list[str]], list[bool]]  # columns, rows, which ro
 
 def run_table(records: list[dict[str, Any]], plan: SweepPlan) -> Table:
     """Every run, best first: the swept keys, the metrics, status."""
-    metrics = list(dict.fromkeys((plan.metric.name, *TABLE_METRICS)))
+    metrics = list(table_metrics(plan))
     columns = ["#", *plan.swept_keys, *metrics, "status"]
     ranked = rank(records, plan)
     rows = [[f"{r['index']:03d}", *(cell(r.get(k)) for k in plan.swept_keys), *(cell(r.get(m)) for m in metrics),
@@ -118,7 +125,7 @@ def run_table(records: list[dict[str, Any]], plan: SweepPlan) -> Table:
 
 def setting_table(records: list[dict[str, Any]], plan: SweepPlan) -> Table:
     """Mean ± standard deviation across seeds, best setting first."""
-    metrics = list(dict.fromkeys((plan.metric.name, *TABLE_METRICS)))
+    metrics = list(table_metrics(plan))
     columns = [*setting_keys(plan), "runs", *metrics]
     groups = group_by_setting(records, plan)
     rows = []
@@ -138,9 +145,9 @@ def has_seeds(plan: SweepPlan) -> bool:
     return "seed" in plan.swept_keys
 
 
-def final_line(summary: dict[str, Any], name: str, metric: str) -> str:
+def final_line(summary: dict[str, Any], name: str, metrics: tuple[str, ...]) -> str:
     """The one line printed when a run ends."""
     if summary.get("status") != "completed":
         return f"failed  {name}: {summary.get('error', summary.get('status'))}"
-    parts = [f"{k} {cell(summary.get(k))}" for k in dict.fromkeys((metric, *TABLE_METRICS)) if k in summary]
+    parts = [f"{k} {cell(summary.get(k))}" for k in metrics if k in summary]
     return f"done    {name}: " + " | ".join(parts)

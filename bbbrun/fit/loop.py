@@ -12,10 +12,11 @@ from typing import Any
 import torch
 
 from bbbrun.allocator import retain_freed_memory
+from bbbrun.bnn.likelihoods import Likelihood
+from bbbrun.bnn.loss import kl_weights, negative_elbo
+from bbbrun.bnn.network import BayesianNetwork
 from bbbrun.config import Config, OptimConfig
 from bbbrun.data import Dataset
-from bbbrun.loss import gaussian_nll, kl_weights, negative_elbo
-from bbbrun.model import BayesianRegressor
 
 # A step whose activations hold fewer elements than this runs single-threaded:
 # its ops are too short to gain from a second thread, and each split op ends in
@@ -23,9 +24,12 @@ from bbbrun.model import BayesianRegressor
 # a core (measured: the default config's minibatch steps 2.7x slower).
 MIN_ELEMENTS_TO_SPLIT = 2**17
 
-HISTORY_COLUMNS = [
-    "epoch", "loss", "nll", "kl", "kl_weight", "val_loss", "val_nll", "noise_std", "lr", "seconds",
-]
+BASE_COLUMNS = ("epoch", "loss", "nll", "kl", "kl_weight", "val_loss", "val_nll")
+
+
+def history_columns(likelihood: Likelihood | type[Likelihood]) -> list[str]:
+    """history.csv's columns: the loss terms, the likelihood's own (e.g. noise_std), then lr and time."""
+    return [*BASE_COLUMNS, *likelihood.history_columns, "lr", "seconds"]
 
 
 @dataclass
@@ -74,7 +78,19 @@ class Callbacks:
     on_stage: Callable[[str], None] = _ignore  # a slow step after training starts
 
 
-def make_optimizer(model: BayesianRegressor, cfg: OptimConfig) -> torch.optim.Adam:
+@dataclass
+class Trainee:
+    """What the loop steps: the model, its optimiser, the data on the device, the shuffling stream, progress."""
+
+    model: BayesianNetwork
+    optimizer: torch.optim.Optimizer
+    data: TrainData
+    cfg: Config
+    shuffle: torch.Generator
+    state: TrainState = field(default_factory=TrainState)
+
+
+def make_optimizer(model: BayesianNetwork, cfg: OptimConfig) -> torch.optim.Adam:
     return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
 
 
@@ -87,21 +103,14 @@ def learning_rate(cfg: OptimConfig, epoch: int, epochs: int) -> float:
     return cfg.lr * factor
 
 
-def fit(
-    model: BayesianRegressor,
-    optimizer: torch.optim.Optimizer,
-    data: TrainData,
-    cfg: Config,
-    state: TrainState,
-    shuffle: torch.Generator,
-    callbacks: Callbacks | None = None,
-) -> TrainState:
+def fit(trainee: Trainee, callbacks: Callbacks | None = None) -> TrainState:
     """Train from state.epoch + 1 to cfg.train.epochs, or until stopped or diverged."""
     retain_freed_memory()
+    cfg, data = trainee.cfg, trainee.data
     batch_size = cfg.train.batch_size if cfg.train.batch_size and cfg.train.batch_size < data.num_train else None
     elements = (batch_size or data.num_train) * cfg.model.hidden_dim
     with intra_op_threads(1 if data.x_train.device.type == "cpu" and elements < MIN_ELEMENTS_TO_SPLIT else None):
-        return _fit(model, optimizer, data, cfg, state, shuffle, callbacks or Callbacks(), batch_size)
+        return _fit(trainee, callbacks or Callbacks(), batch_size)
 
 
 @contextlib.contextmanager
@@ -118,16 +127,8 @@ def intra_op_threads(num_threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _fit(
-    model: BayesianRegressor,
-    optimizer: torch.optim.Optimizer,
-    data: TrainData,
-    cfg: Config,
-    state: TrainState,
-    shuffle: torch.Generator,
-    calls: Callbacks,
-    batch_size: int | None,
-) -> TrainState:
+def _fit(trainee: Trainee, calls: Callbacks, batch_size: int | None) -> TrainState:
+    model, optimizer, data, cfg, state = trainee.model, trainee.optimizer, trainee.data, trainee.cfg, trainee.state
     epochs, tcfg = cfg.train.epochs, cfg.train
     weights = kl_weights(math.ceil(data.num_train / batch_size) if batch_size else 1, tcfg.kl_weighting)
     # Reading a loss back costs a host sync on a GPU, so it happens only here.
@@ -142,7 +143,7 @@ def _fit(
             group["lr"] = lr
         is_log = epoch % tcfg.log_every == 0 or epoch == epochs
         track = is_log or epoch % report_every == 0
-        sums = run_epoch(model, optimizer, data, weights, batch_size, shuffle, track)
+        sums = run_epoch(trainee, weights, batch_size, track)
         if (on_cpu or track or epoch % tcfg.checkpoint_every == 0) and not bool(torch.isfinite(sums[2])):
             state.status, state.diverged_epoch = "diverged", epoch
             break
@@ -168,15 +169,10 @@ def _fit(
 
 
 def run_epoch(
-    model: BayesianRegressor,
-    optimizer: torch.optim.Optimizer,
-    data: TrainData,
-    weights: list[float],
-    batch_size: int | None,
-    shuffle: torch.Generator,
-    track: bool,
+    trainee: Trainee, weights: list[float], batch_size: int | None, track: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One pass over the training data; returns (summed NLL, weighted KL, last loss), detached."""
+    model, optimizer, data, shuffle = trainee.model, trainee.optimizer, trainee.data, trainee.shuffle
     n = data.num_train
     zero = torch.zeros((), device=data.x_train.device)
     nll_sum, kl_sum, last = zero, zero, zero
@@ -187,7 +183,7 @@ def run_epoch(
         else:
             idx = order[i * batch_size : (i + 1) * batch_size]  # type: ignore[operator]
             x, y = data.x_train[idx], data.y_train[idx]
-        parts = negative_elbo(model(x), y, n, weight)
+        parts = negative_elbo(model.likelihood, model(x), y, n, weight)
         optimizer.zero_grad(set_to_none=True)
         parts.total.backward()
         optimizer.step()
@@ -200,7 +196,7 @@ def run_epoch(
 
 @torch.no_grad()
 def log_row(
-    model: BayesianRegressor,
+    model: BayesianNetwork,
     data: TrainData,
     epoch: int,
     sums: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
@@ -215,12 +211,10 @@ def log_row(
     """
     n = data.num_train
     out = model(data.x_val)
-    val_nll = float(gaussian_nll(data.y_val, out.mean, out.scale)) / data.x_val.shape[0]
-    noise = model.noise_std()
+    val_nll = float(model.likelihood.nll(out.raw, data.y_val)) / data.x_val.shape[0]
     nll, kl = float(sums[0]) / n, float(sums[1]) / n
     return {
         "epoch": epoch, "loss": nll + kl, "nll": nll, "kl": kl,
         "kl_weight": sum(weights) / len(weights), "val_loss": val_nll + float(out.kl) / n,
-        "val_nll": val_nll, "noise_std": float(out.scale.mean()) if noise is None else noise,
-        "lr": lr, "seconds": seconds,
+        "val_nll": val_nll, **model.likelihood.log_values(out.raw), "lr": lr, "seconds": seconds,
     }

@@ -1,4 +1,4 @@
-"""The negative ELBO: Gaussian data term plus the weighted KL, kept apart from the loop."""
+"""The negative ELBO: the likelihood's data term plus the weighted KL, kept apart from the loop."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import torch
 
+from bbbrun.bnn.likelihoods import Likelihood
+from bbbrun.bnn.network import Output
 from bbbrun.config import KLWeighting
-from bbbrun.layers import LOG_SQRT_2PI
-from bbbrun.model import Output
 
 
 @dataclass
@@ -19,16 +19,7 @@ class LossParts:
     kl: torch.Tensor  # the KL estimate (unweighted)
 
 
-def gaussian_nll(y: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Sum over points of -log N(y; mean, scale^2)."""
-    z = (y - mean) / scale
-    log_norm = torch.log(scale) + LOG_SQRT_2PI
-    if scale.dim() == 0:  # one scale for every point: one log, not N
-        return 0.5 * z.square().sum() + z.numel() * log_norm
-    return (0.5 * z.square() + log_norm).sum()
-
-
-def negative_elbo(out: Output, y: torch.Tensor, num_train: int, kl_weight: float) -> LossParts:
+def negative_elbo(likelihood: Likelihood, out: Output, y: torch.Tensor, num_train: int, kl_weight: float) -> LossParts:
     """Minibatch estimate of the full-data negative ELBO.
 
     Blundell et al.'s minibatch objective is kl_weight * KL + NLL(batch); over
@@ -37,7 +28,7 @@ def negative_elbo(out: Output, y: torch.Tensor, num_train: int, kl_weight: float
     uniform weights each step is an unbiased estimate of it. (Scaling the NLL
     alone would shrink the KL's share by the number of batches.)
     """
-    nll = gaussian_nll(y, out.mean, out.scale)
+    nll = likelihood.nll(out.raw, y)
     total = (nll + kl_weight * out.kl) * (num_train / y.shape[0])
     return LossParts(total=total, nll=nll, kl=out.kl)
 

@@ -15,27 +15,33 @@ from typing import Any
 
 import torch
 
+from bbbrun.bnn.network import BayesianNetwork
 from bbbrun.config import Config, config_from_dict, config_to_dict
 from bbbrun.errors import CheckpointError, ConfigError
-from bbbrun.files import write_atomic
-from bbbrun.model import BayesianRegressor
-from bbbrun.train import TrainState
+from bbbrun.files import check_readable_file, write_atomic
+from bbbrun.fit.loop import Trainee, TrainState
 
-FORMAT_VERSION = 1
+# Version 2: inputs of any width (input_dim, feature_names, per-feature
+# statistics) and the likelihood's tensors under "likelihood.". Version 1
+# files (one input, scalar statistics) are upgraded on load.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
-REQUIRED_KEYS = ("format_version", "config", "epoch", "model", "optimizer", "history", "rng", "status")
+REQUIRED_KEYS = ("format_version", "config", "epoch", "model", "optimizer", "history", "rng", "status",
+                 "input_dim", "feature_names")
+V1_LIKELIHOOD_KEYS = ("y_shift", "y_scale", "noise_rho", "fixed_noise_std")
 
 
-def build_payload(
-    model: BayesianRegressor, optimizer: torch.optim.Optimizer, cfg: Config, state: TrainState,
-    shuffle: torch.Generator,
-) -> dict[str, Any]:
-    rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+def build_payload(trainee: Trainee, feature_names: tuple[str, ...]) -> dict[str, Any]:
+    model, optimizer, state = trainee.model, trainee.optimizer, trainee.state
+    rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": trainee.shuffle.get_state()}
     if model.mu.device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(model.mu.device)
     return {
         "format_version": FORMAT_VERSION,
-        "config": config_to_dict(cfg),
+        "config": config_to_dict(trainee.cfg),
+        "input_dim": model.in_dim,
+        "feature_names": list(feature_names),
         "epoch": state.epoch,
         "status": state.status,
         "train_seconds": state.train_seconds,
@@ -53,19 +59,8 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     write_atomic(path, lambda handle: handle.write(buffer.getbuffer()))
 
 
-def resolve_checkpoint_path(path: Path) -> Path:
-    """A checkpoint file, or a run directory holding checkpoint.pt."""
-    if path.is_dir():
-        candidate = path / "checkpoint.pt"
-        if not candidate.is_file():
-            raise CheckpointError(f"{path} is a directory without a checkpoint.pt; give a checkpoint file")
-        return candidate
-    return path
-
-
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read and check a checkpoint; every problem becomes one CheckpointError line."""
-    path = resolve_checkpoint_path(path)
+    """Read and check a checkpoint file; every problem becomes one CheckpointError line."""
     check_file(path)
     try:
         with warnings.catch_warnings():
@@ -87,8 +82,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 
 def check_file(path: Path) -> None:
     """Refuse what is not even a PyTorch zip archive before torch sees it."""
-    if not path.exists():
-        raise CheckpointError(f"checkpoint not found: {path}")
+    check_readable_file(path, "checkpoint", CheckpointError)
     try:
         with path.open("rb") as handle:
             head = handle.read(len(ZIP_MAGIC))
@@ -104,14 +98,37 @@ def check_payload(path: Path, payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"{path} is not a bbbrun checkpoint (no format_version)")
     version = payload["format_version"]
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise CheckpointError(
-            f"{path} has checkpoint format version {version}; this bbbrun reads version {FORMAT_VERSION}"
+            f"{path} has checkpoint format version {version}; this bbbrun reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
+    if version == 1:
+        payload = upgrade_v1(payload)
     missing = [k for k in REQUIRED_KEYS if k not in payload]
     if missing:
         raise CheckpointError(f"{path} is incomplete: missing {', '.join(missing)}")
     return payload
+
+
+def upgrade_v1(payload: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 payload in version 2's shape: one input named x, the likelihood's tensors renamed."""
+    state = payload.get("model")
+    if isinstance(state, dict):
+        renamed = {(f"likelihood.{k}" if k in V1_LIKELIHOOD_KEYS else k): v for k, v in state.items()}
+        for key in ("x_shift", "x_scale"):
+            if torch.is_tensor(renamed.get(key)):
+                renamed[key] = renamed[key].reshape(1)
+        payload = {**payload, "model": renamed}
+    return {**payload, "format_version": FORMAT_VERSION, "input_dim": 1, "feature_names": ["x"]}
+
+
+def feature_names_of(payload: dict[str, Any], path: Path) -> tuple[str, ...]:
+    names, width = payload["feature_names"], payload["input_dim"]
+    if not (isinstance(width, int) and width >= 1 and isinstance(names, list) and len(names) == width
+            and all(isinstance(n, str) for n in names)):
+        raise CheckpointError(f"{path} has an unusable input description (input_dim {width!r})")
+    return tuple(names)
 
 
 def config_of(payload: dict[str, Any], path: Path) -> Config:
@@ -121,8 +138,8 @@ def config_of(payload: dict[str, Any], path: Path) -> Config:
         raise CheckpointError(f"{path} holds a config this bbbrun cannot use: {err}") from None
 
 
-def restore_model(payload: dict[str, Any], cfg: Config, device: torch.device, path: Path) -> BayesianRegressor:
-    model = BayesianRegressor(cfg.model)
+def restore_model(payload: dict[str, Any], cfg: Config, device: torch.device, path: Path) -> BayesianNetwork:
+    model = BayesianNetwork(cfg.model, in_dim=len(feature_names_of(payload, path)))
     try:
         model.load_state_dict(payload["model"])
     except (RuntimeError, KeyError, TypeError) as err:
@@ -137,16 +154,13 @@ def state_of(payload: dict[str, Any]) -> TrainState:
     )
 
 
-def restore_training(
-    payload: dict[str, Any], model: BayesianRegressor, optimizer: torch.optim.Optimizer,
-    shuffle: torch.Generator, device: torch.device,
-) -> TrainState:
+def restore_training(payload: dict[str, Any], trainee: Trainee, device: torch.device) -> TrainState:
     """Put weights, optimizer moments and RNG streams back so training goes on as if never stopped."""
     try:
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        check_optimizer_shapes(optimizer)
-        restore_rng(payload, shuffle, device)
+        trainee.model.load_state_dict(payload["model"])
+        trainee.optimizer.load_state_dict(payload["optimizer"])
+        check_optimizer_shapes(trainee.optimizer)
+        restore_rng(payload, trainee.shuffle, device)
         return state_of(payload)
     except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
         raise CheckpointError(f"its training state does not match its config ({reason_of(err)})") from None

@@ -1,0 +1,29 @@
+"""Likelihoods by name (`model.likelihood`). A new one is a module with a `Likelihood`
+subclass plus one entry in `LIKELIHOODS` (and its name in `config.Likelihood`)."""
+
+from __future__ import annotations
+
+from bbbrun.bnn.likelihoods.base import Likelihood, RegressionSamples, SampleBuffer
+from bbbrun.bnn.likelihoods.gaussian import FixedGaussian, HeteroscedasticGaussian, LearnedGaussian
+from bbbrun.config import ModelConfig
+from bbbrun.data.standardize import Standardizer
+from bbbrun.errors import ConfigError
+
+LIKELIHOODS: dict[str, type[Likelihood]] = {
+    "fixed": FixedGaussian,
+    "learned": LearnedGaussian,
+    "heteroscedastic": HeteroscedasticGaussian,
+}
+
+
+def likelihood_class(name: str) -> type[Likelihood]:
+    if name not in LIKELIHOODS:
+        raise ConfigError(f"model.likelihood {name!r} is not registered (known: {', '.join(LIKELIHOODS)})")
+    return LIKELIHOODS[name]
+
+
+def make_likelihood(cfg: ModelConfig, std: Standardizer) -> Likelihood:
+    return likelihood_class(cfg.likelihood.value)(cfg, std)  # type: ignore[call-arg]
+
+
+__all__ = ["LIKELIHOODS", "Likelihood", "RegressionSamples", "SampleBuffer", "likelihood_class", "make_likelihood"]

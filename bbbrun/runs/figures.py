@@ -1,0 +1,46 @@
+"""A run's figures drawn from its predictive: the train and validation bands, range plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bbbrun.config import Config
+from bbbrun.data import Dataset
+from bbbrun.evaluate.regression import PredictiveSummary
+
+
+def band_arrays(summary: PredictiveSummary) -> dict[str, np.ndarray]:
+    names = ("mean", "lower", "upper", "epistemic_lower", "epistemic_upper")
+    return {n: getattr(summary, n).detach().cpu().numpy() for n in names}
+
+
+def split_views(ds: Dataset) -> list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray | None]]:
+    """(figure name, title, x, y, truth) for the train and validation rows."""
+    return [("train", "Train", ds.x_train, ds.y_train, ds.f_train),
+            ("val", "Validation", ds.x_val, ds.y_val, ds.f_val)]
+
+
+def write_band_plots(paths: dict[str, Path], ds: Dataset, cfg: Config,
+                     summaries: dict[str, PredictiveSummary]) -> None:
+    """The band plots of each split at its own points; `paths` and `summaries` are keyed by figure name."""
+    from bbbrun import plots
+
+    for name, title, x, y, f in split_views(ds):
+        fig = plots.plot_band(x.ravel(), band_arrays(summaries[name]), title, cfg.predict.interval,
+                              points=(x.ravel(), y.ravel()), f_true=None if f is None else f.ravel())
+        plots.save_figure(fig, paths[name])
+
+
+def write_range_plots(paths: dict[str, Path], ds: Dataset, cfg: Config, grid: np.ndarray,
+                      summary: PredictiveSummary, f_grid: np.ndarray | None) -> None:
+    """The predictive on a grid (N, 1) beyond the data, the training range marked, each split's points on top."""
+    from bbbrun import plots
+
+    band = band_arrays(summary)
+    train_range = (cfg.data.x_min, cfg.data.x_max)
+    for name, title, x, y, _ in split_views(ds):
+        fig = plots.plot_band(grid.ravel(), band, title, cfg.predict.interval, points=(x.ravel(), y.ravel()),
+                              train_range=train_range, f_true=f_grid)
+        plots.save_figure(fig, paths[name])

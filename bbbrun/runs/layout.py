@@ -1,0 +1,167 @@
+"""The one owner of a run directory's and a sweep directory's layout: file names, status, reading, writing.
+
+    <out>/<name>/<timestamp>/          a run (RunDir)
+        config.yaml  checkpoint.pt  history.csv  metrics.json  run.log
+        train.png  val.png  loss.png  calibration.png
+    <out>/sweeps/<name>/<timestamp>/   a sweep (SweepDir)
+        sweep.yaml  summary.csv  summary.json  comparison.png  slurm/
+        <NNN>_<overrides>/             one RunDir per run
+
+No other module spells these names.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bbbrun.errors import CheckpointError, ConfigError, OutputError
+from bbbrun.files import output_errors, write_text_atomic
+
+CHECKPOINT = "checkpoint.pt"
+FIGURES = ("train", "val", "loss", "calibration")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """One run's directory."""
+
+    path: Path
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / CHECKPOINT
+
+    @property
+    def history(self) -> Path:
+        return self.path / "history.csv"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def log(self) -> Path:
+        return self.path / "run.log"
+
+    def figure(self, name: str) -> Path:
+        """One of FIGURES as a PNG path."""
+        return self.path / f"{name}.png"
+
+    def write_config(self, text: str) -> None:
+        write_text_atomic(self.config, text)
+
+    def write_history(self, rows: Sequence[dict[str, float]], columns: Sequence[str]) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text_atomic(self.history, buffer.getvalue())
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        write_text_atomic(self.metrics, json.dumps(metrics, indent=2))
+
+    def write_failure(self, error: str, **details: Any) -> dict[str, Any]:
+        """Mark the run failed in metrics.json; returns the record written."""
+        metrics = failure_record(error, **details)
+        self.write_metrics(metrics)
+        return metrics
+
+    def read_metrics(self) -> dict[str, Any] | None:
+        try:
+            metrics = json.loads(self.metrics.read_text())
+        except (OSError, ValueError):
+            return None
+        return metrics if isinstance(metrics, dict) else None
+
+    def is_completed(self) -> bool:
+        metrics = self.read_metrics()
+        return metrics is not None and metrics.get("status") == "completed"
+
+
+def failure_record(error: str, **details: Any) -> dict[str, Any]:
+    """The metrics.json of a run that did not finish: status, the reason, anything known."""
+    return {"status": "failed", "error": error, **details}
+
+
+def checkpoint_file(target: Path) -> Path:
+    """A checkpoint file as given, or the checkpoint of a run directory."""
+    if target.is_dir():
+        candidate = target / CHECKPOINT
+        if not candidate.is_file():
+            raise CheckpointError(f"{target} is a directory without a {CHECKPOINT}; give a checkpoint file")
+        return candidate
+    return target
+
+
+def run_dir_of_checkpoint(checkpoint: Path) -> RunDir:
+    return RunDir(checkpoint.parent)
+
+
+def new_run_dir(root: Path, name: str, now: datetime | None = None) -> RunDir:
+    """Create root/name/<YYYY-MM-DD_HH-MM-SS>[_K]/, never reusing an existing directory."""
+    stamp = (now or datetime.now()).strftime("%Y-%m-%d_%H-%M-%S")
+    parent = root / name
+    with output_errors(parent):
+        parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(10_000):
+            candidate = parent / (stamp if attempt == 0 else f"{stamp}_{attempt}")
+            try:
+                candidate.mkdir()  # atomic: fails if another run took the name
+                return RunDir(candidate)
+            except FileExistsError:
+                continue
+    raise OutputError(f"could not find a free run directory under {parent}")
+
+
+@dataclass(frozen=True)
+class SweepDir:
+    """A sweep's root: its plan, summaries and one run directory per planned run."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, out: Path, name: str) -> SweepDir:
+        return cls(new_run_dir(out / "sweeps", name).path)
+
+    @classmethod
+    def existing(cls, path: Path) -> SweepDir:
+        sweep = cls(path)
+        if not sweep.plan.is_file():
+            raise ConfigError(
+                f"{path} is not a sweep directory (no {sweep.plan.name}); give outputs/sweeps/<name>/<timestamp>"
+            )
+        return sweep
+
+    @property
+    def plan(self) -> Path:
+        return self.path / "sweep.yaml"
+
+    @property
+    def summary_csv(self) -> Path:
+        return self.path / "summary.csv"
+
+    @property
+    def summary_json(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def comparison(self) -> Path:
+        return self.path / "comparison.png"
+
+    @property
+    def slurm(self) -> Path:
+        return self.path / "slurm"
+
+    def run(self, dir_name: str) -> RunDir:
+        return RunDir(self.path / dir_name)

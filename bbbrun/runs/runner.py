@@ -1,0 +1,134 @@
+"""One training run, start to finish: the function both `train` and `sweep` call.
+
+It writes the run directory's files through `layout.RunDir` and reports
+through callbacks; it never prints. What a run's end means for the caller
+(an interrupt, a divergence) becomes an error in `raise_for_status`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from bbbrun.bnn.likelihoods import RegressionSamples
+from bbbrun.config import dump_config
+from bbbrun.errors import Interrupted, TrainingDiverged
+from bbbrun.evaluate.predictive import predictive_at
+from bbbrun.evaluate.regression import PredictiveSummary, evaluate, rmse, summarize
+from bbbrun.fit import checkpoint as ckpt
+from bbbrun.fit.loop import Callbacks, TrainState, fit, history_columns
+from bbbrun.runs.layout import RunDir
+from bbbrun.runs.session import Session
+
+
+@dataclass
+class RunResult:
+    run_dir: RunDir
+    status: str  # completed | interrupted | diverged
+    epoch: int
+    metrics: dict[str, Any]
+    stop_signal: int | None = None
+    headline: tuple[str, ...] = ()  # the metrics worth a line on the terminal
+
+
+def save_session(session: Session, run_dir: RunDir) -> bool:
+    """Checkpoint and history; refused (False) when a weight is no longer finite, keeping the last good one."""
+    if not all(bool(torch.isfinite(p).all()) for p in session.model.parameters()):
+        return False
+    ckpt.save_checkpoint(run_dir.checkpoint, ckpt.build_payload(session.trainee, session.dataset.feature_names))
+    write_history(session, run_dir)
+    return True
+
+
+def write_history(session: Session, run_dir: RunDir) -> None:
+    run_dir.write_history(session.state.history, history_columns(session.model.likelihood))
+
+
+def run_training(session: Session, run_dir: RunDir, callbacks: Callbacks | None = None) -> RunResult:
+    """Train to the configured epochs, saving as it goes, then write metrics and plots."""
+    calls = callbacks or Callbacks()
+    run_dir.write_config(dump_config(session.cfg))
+    user_checkpoint = calls.on_checkpoint
+    # The epoch of the checkpoint on disk (a resumed run starts with one).
+    saved: list[int | None] = [session.state.epoch if run_dir.checkpoint.exists() else None]
+
+    def on_checkpoint(state: TrainState) -> None:
+        if save_session(session, run_dir):
+            saved[0] = state.epoch
+        user_checkpoint(state)
+
+    state = fit(session.trainee, dataclasses.replace(calls, on_checkpoint=on_checkpoint))
+    if state.status == "diverged":
+        # The parameters are no longer finite: keep the last checkpoint as it is.
+        metrics = run_dir.write_failure(
+            f"loss became NaN or infinite at epoch {state.diverged_epoch}", epochs_completed=state.epoch,
+            checkpoint_epoch=saved[0], device=str(session.device))
+        write_history(session, run_dir)
+        return RunResult(run_dir, "diverged", state.epoch, metrics)
+    save_session(session, run_dir)
+    if state.status == "interrupted":
+        return RunResult(run_dir, "interrupted", state.epoch, {}, state.stop_signal)
+    calls.on_stage(f"evaluating the predictive ({session.cfg.predict.num_samples} samples) and drawing plots")
+    metrics = write_results(session, run_dir)
+    headline = (*session.model.likelihood.headline_metrics, "train_seconds")
+    return RunResult(run_dir, "completed", state.epoch, metrics, headline=headline)
+
+
+def raise_for_status(result: RunResult, session: Session) -> None:
+    """An interrupted or diverged run as the error its caller reports; a completed run passes."""
+    run_dir, cfg = result.run_dir, session.cfg
+    if result.status == "interrupted":
+        signum = result.stop_signal or signal.SIGINT
+        raise Interrupted(
+            f"stopped by {signal.Signals(signum).name} at epoch {result.epoch}; checkpoint saved to "
+            f"{run_dir.checkpoint}; continue with: bbbrun train --resume {run_dir.path}", signum,
+        )
+    if result.status == "diverged":
+        epoch = result.metrics.get("checkpoint_epoch")
+        kept = (f"the last finite checkpoint (epoch {epoch}) is kept at {run_dir.checkpoint}"
+                if epoch is not None else f"no checkpoint was written before that; see {run_dir.path}")
+        raise TrainingDiverged(
+            f"{result.metrics['error']}; likely causes: optim.lr too high ({cfg.optim.lr}) or "
+            f"model.init_rho_mean too large ({cfg.model.init_rho_mean}); {kept}; the run is marked failed"
+        )
+
+
+def write_results(session: Session, run_dir: RunDir) -> dict[str, Any]:
+    """metrics.json and every PNG of a finished run."""
+    from bbbrun import plots
+    from bbbrun.runs.figures import write_band_plots
+
+    cfg, ds = session.cfg, session.dataset
+    samples = {"train": predictive_at(session.model, ds.x_train, cfg.predict, cfg.seed),
+               "val": predictive_at(session.model, ds.x_val, cfg.predict, cfg.seed)}
+    summaries = {name: summarize(s, cfg.predict.interval) for name, s in samples.items()}
+    metrics = run_metrics(session, samples["val"], summaries)
+    run_dir.write_metrics(metrics)
+    if ds.input_dim == 1:  # bands over x need one input
+        write_band_plots({n: run_dir.figure(n) for n in summaries}, ds, cfg, summaries)
+    plots.save_figure(plots.plot_loss(session.state.history), run_dir.figure("loss"))
+    plots.save_figure(plots.plot_calibration(metrics["val_calibration"]), run_dir.figure("calibration"))
+    return metrics
+
+
+def run_metrics(session: Session, val: RegressionSamples, summaries: dict[str, PredictiveSummary]) -> dict[str, Any]:
+    """metrics.json's content: the validation metrics, the training RMSE, the fitted likelihood, the run's facts."""
+    cfg, ds, device = session.cfg, session.dataset, session.device
+    val_m = evaluate(val, summaries["val"], column_tensor(ds.y_val, device), column_tensor(ds.f_val, device))
+    metrics: dict[str, Any] = {"status": "completed", **{f"val_{k}": v for k, v in val_m.items()}}
+    metrics["train_rmse"] = rmse(summaries["train"].mean, column_tensor(ds.y_train, device))
+    metrics.update(session.model.likelihood.final_values())
+    metrics.update({
+        "train_seconds": round(session.state.train_seconds, 3), "epochs_completed": session.state.epoch,
+        "device": str(device), "num_samples": cfg.predict.num_samples, "num_weights": session.model.num_weights,
+    })
+    return metrics
+
+
+def column_tensor(a: Any, device: torch.device) -> Any:
+    """A (N, 1) array as a flat (N,) tensor on the device; None stays None."""
+    return None if a is None else torch.from_numpy(a.ravel()).to(device)

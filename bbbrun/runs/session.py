@@ -1,0 +1,100 @@
+"""Starting a run: the device, the data on it, a fresh model or one restored from a checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bbbrun.bnn.network import BayesianNetwork
+from bbbrun.config import Config, config_from_dict, config_to_dict, load_config, parse_override, set_dotted
+from bbbrun.data import Dataset, fit_standardizer, make_dataset
+from bbbrun.errors import CheckpointError, ConfigError
+from bbbrun.fit import checkpoint as ckpt
+from bbbrun.fit.loop import TrainData, Trainee, TrainState, make_optimizer
+from bbbrun.runs.layout import RunDir, checkpoint_file, new_run_dir, run_dir_of_checkpoint
+
+# What a resume may change: how long and where it trains, nothing that defines the model or data.
+RESUMABLE_PREFIXES = ("train.",)
+RESUMABLE_KEYS = ("device",)
+
+
+@dataclass
+class Session:
+    """Everything live during a run: the data set, the device and what the loop steps."""
+
+    trainee: Trainee
+    dataset: Dataset
+    device: torch.device
+
+    @property
+    def cfg(self) -> Config:
+        return self.trainee.cfg
+
+    @property
+    def model(self) -> BayesianNetwork:
+        return self.trainee.model
+
+    @property
+    def state(self) -> TrainState:
+        return self.trainee.state
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={name} but CUDA is not available on this machine; use device=auto or cpu")
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"device={name} but only {torch.cuda.device_count()} CUDA device(s) exist")
+    return torch.device(name)
+
+
+def start_session(cfg: Config, payload: dict[str, Any] | None = None) -> Session:
+    """Build data, model and optimiser from the config (and a checkpoint when resuming)."""
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    dataset = make_dataset(cfg.data, cfg.seed)
+    data = TrainData.from_dataset(dataset, device)
+    std = fit_standardizer(data.x_train, data.y_train, cfg.data.standardize)
+    model = BayesianNetwork(cfg.model, std).to(device)
+    shuffle = torch.Generator().manual_seed(cfg.seed)
+    trainee = Trainee(model, make_optimizer(model, cfg.optim), data, cfg, shuffle)
+    if payload is not None:
+        trainee.state = ckpt.restore_training(payload, trainee, device)
+    return Session(trainee, dataset, device)
+
+
+def resume_session(target: Path, overrides: list[str]) -> tuple[Session, RunDir]:
+    """Continue the run at `target` (a run directory or its checkpoint), changing only train.* and device."""
+    path = checkpoint_file(target)
+    payload = ckpt.load_checkpoint(path)
+    raw = config_to_dict(ckpt.config_of(payload, path))
+    for item in overrides:
+        key, value = parse_override(item)
+        if not (key.startswith(RESUMABLE_PREFIXES) or key in RESUMABLE_KEYS):
+            raise ConfigError(f"on --resume only train.* and device may change, not {key!r}")
+        set_dotted(raw, key, value)
+    cfg = config_from_dict(raw)
+    if payload["epoch"] >= cfg.train.epochs and payload["status"] == "completed":
+        raise ConfigError(f"{path} already completed {payload['epoch']} epochs; raise train.epochs to go on")
+    try:
+        return start_session(cfg, payload), run_dir_of_checkpoint(path)
+    except CheckpointError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+
+
+def open_run(config: Path | None, overrides: list[str], out: Path, resume: Path | None) -> tuple[Session, RunDir]:
+    """A new run from a config file (its directory under `out`), or the resumed run at `resume`."""
+    if resume is not None:
+        return resume_session(resume, ([str(config)] if config else []) + overrides)
+    if config is None:
+        raise ConfigError("give a config file (bbbrun train CONFIG [key=value ...]) or --resume RUN_DIR")
+    cfg = load_config(config, overrides)
+    resolve_device(cfg.device)  # fail before a run directory exists
+    session = start_session(cfg)
+    return session, new_run_dir(out, cfg.name)

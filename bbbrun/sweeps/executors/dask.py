@@ -1,0 +1,41 @@
+"""`--executor dask`: submit each run to an existing Dask cluster.
+
+The run directories must be on storage its workers share.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import uuid
+from pathlib import Path
+from typing import ClassVar
+
+from bbbrun.errors import ConfigError
+from bbbrun.sweeps.executors.base import Executor, OnDone, RunJob, execute_run, result_of
+
+
+class DaskExecutor(Executor):
+    # A Dask worker's threads share sys.stdout, so run output stays where the worker put it.
+    captures_output: ClassVar[bool] = False
+
+    def check(self) -> None:
+        if importlib.util.find_spec("distributed") is None:
+            raise ConfigError("--executor dask needs Dask: pip install 'bbbrun[dask]'")
+        if not self.options.scheduler:
+            raise ConfigError("--executor dask needs --scheduler tcp://HOST:PORT of a running dask scheduler")
+
+    def run(self, jobs: list[RunJob], on_done: OnDone, folder: Path) -> None:
+        from distributed import Client, as_completed
+
+        try:
+            client = Client(self.options.scheduler, timeout="10s")
+        except OSError as err:
+            raise ConfigError(f"could not reach the dask scheduler at {self.options.scheduler}: {err}") from None
+        tag = uuid.uuid4().hex[:8]
+        with client:
+            futures = {
+                client.submit(execute_run, job, key=f"bbbrun-{tag}-{job.index:03d}", pure=False): job.index
+                for job in jobs
+            }
+            for future in as_completed(futures):
+                on_done(result_of(future, futures[future]))

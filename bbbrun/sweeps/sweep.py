@@ -1,0 +1,157 @@
+"""A sweep from request to summary: its plan, its directory, the runs still to do, the ranked results.
+
+`grid` expands what the user typed into runs and an executor runs them; this
+module ties the two to a sweep directory (`runs.layout.SweepDir`), whose
+sweep.yaml holds every run's full config, so --resume needs nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bbbrun.errors import ConfigError, Interrupted, SweepFailed
+from bbbrun.files import write_text_atomic
+from bbbrun.runs.layout import SweepDir
+from bbbrun.sweeps.executors import Executor, RunJob
+from bbbrun.sweeps.executors.base import failure, summarize_metrics
+from bbbrun.sweeps.grid import SweepPlan, expand, format_value, plan_to_dict, read_plan_file, read_spec
+from bbbrun.sweeps.summary import write_summary
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    """What the user typed: sources (config or sweep files, then overrides), or a sweep directory to resume."""
+
+    sources: tuple[str, ...] = ()
+    resume: Path | None = None
+    partition: str | None = None
+    time_min: int | None = None
+    gpus: int | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    plan: SweepPlan
+    existing: SweepDir | None  # the directory being resumed, if any
+
+
+# ------------------------------------------------------------- planning
+
+
+def prepare(request: SweepRequest) -> Prepared:
+    """The plan to run: expanded from the sources, or read back from the resumed directory."""
+    if request.resume is not None:
+        if request.sources:
+            raise ConfigError("--resume takes the sweep directory alone; its sweep.yaml fixes every run")
+        existing: SweepDir | None = SweepDir.existing(request.resume)
+        plan = read_plan_file(existing.plan)  # type: ignore[union-attr]
+    else:
+        existing, plan = None, plan_from_args(list(request.sources))
+    return Prepared(with_slurm_flags(plan, request.partition, request.time_min, request.gpus), existing)
+
+
+def plan_from_args(sources: list[str]) -> SweepPlan:
+    """Files first (anything without '='), then overrides, as typed after `bbbrun sweep`."""
+    paths = [Path(s) for s in sources if "=" not in s]
+    overrides = [s for s in sources if "=" in s]
+    return expand(read_spec(paths, overrides))
+
+
+def with_slurm_flags(plan: SweepPlan, partition: str | None, time_min: int | None, gpus: int | None) -> SweepPlan:
+    """Command-line Slurm options win over the sweep file's slurm: section."""
+    flags: dict[str, Any] = {"partition": partition, "time_min": time_min, "gpus_per_node": gpus}
+    changes = {k: v for k, v in flags.items() if v is not None}
+    return dataclasses.replace(plan, slurm=dataclasses.replace(plan.slurm, **changes)) if changes else plan
+
+
+def dry_run_lines(plan: SweepPlan) -> list[str]:
+    lines = [f"{plan.name}: {len(plan.runs)} runs, ranked by {plan.metric.name} ({plan.metric.goal.value})"]
+    for run in plan.runs:
+        swept = " ".join(f"{k}={format_value(v)}" for k, v in run.swept.items()) or "(no swept keys)"
+        lines.append(f"{run.index:03d}  {swept}" + (f"  INVALID: {run.error}" if run.error else ""))
+    return lines
+
+
+# ------------------------------------------------------------- the sweep directory
+
+
+def open_sweep(prepared: Prepared, out: Path) -> SweepDir:
+    """The resumed directory, or a new one under out/sweeps/ with the plan written into it."""
+    if prepared.existing is not None:
+        return prepared.existing
+    sweep = SweepDir.create(out, prepared.plan.name)
+    write_text_atomic(sweep.plan, yaml.safe_dump(plan_to_dict(prepared.plan), sort_keys=False))
+    return sweep
+
+
+def pending_jobs(plan: SweepPlan, sweep: SweepDir, executor: Executor) -> list[RunJob]:
+    """Jobs for the valid runs that have no completed metrics.json yet."""
+    threads = executor.thread_share()
+    return [
+        RunJob(run.index, str(sweep.run(run.dir_name).path.resolve()), run.config, threads, executor.captures_output)
+        for run in plan.runs
+        if run.error is None and not sweep.run(run.dir_name).is_completed()
+    ]
+
+
+# ------------------------------------------------------------- results
+
+
+def collect(plan: SweepPlan, sweep: SweepDir, fresh: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per planned run: this time's summary, else the run directory's metrics.json."""
+    records = []
+    for run in plan.runs:
+        if run.error is not None:
+            summary = failure(run.index, run.error)
+        elif run.index in fresh:
+            summary = fresh[run.index]
+        else:
+            metrics = sweep.run(run.dir_name).read_metrics()
+            summary = summarize_metrics(run.index, metrics) if metrics else failure(
+                run.index, "did not run (interrupted?); rerun with --resume")
+        records.append({"index": run.index, "run": run.dir_name, **run.swept, **summary})
+    return records
+
+
+# ------------------------------------------------------------- one call
+
+
+def run_sweep(plan: SweepPlan, sweep: SweepDir, executor: Executor,
+              on_done: Callable[[dict[str, Any], str], None]) -> list[dict[str, Any]]:
+    """Run what is pending, then write the summary files; returns every run's record.
+
+    An interrupt still leaves a summary of what finished, and becomes an `Interrupted` error.
+    """
+    fresh: dict[int, dict[str, Any]] = {}
+    names = {run.index: run.dir_name for run in plan.runs}
+
+    def done(summary: dict[str, Any]) -> None:
+        fresh[summary["index"]] = summary
+        on_done(summary, names[summary["index"]])
+
+    try:
+        executor.run(pending_jobs(plan, sweep, executor), done, sweep.slurm)
+    except KeyboardInterrupt:
+        raise Interrupted(f"sweep stopped; what finished is in {sweep.summary_csv}; "
+                          f"continue with: bbbrun sweep --resume {sweep.path}", signal.SIGINT) from None
+    finally:
+        records = collect(plan, sweep, fresh)
+        write_summary(plan, sweep, records)
+    return records
+
+
+def raise_for_failures(records: list[dict[str, Any]], sweep: SweepDir) -> None:
+    failed = [r for r in records if r.get("status") != "completed"]
+    if not failed:
+        return
+    names = ", ".join(f"{r['run']} ({r.get('error', r.get('status'))})" for r in failed[:5])
+    more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+    raise SweepFailed(f"{len(failed)} of {len(records)} runs failed: {names}{more}; see {sweep.summary_csv}; "
+                      f"rerun them with bbbrun sweep --resume {sweep.path}")
