@@ -26,6 +26,36 @@ app = typer.Typer(
     help="Train, inspect and compare Bayes-by-Backprop networks from YAML configs.",
 )
 
+SAMPLES_HELP = "Predictive samples (default: the run's predict.num_samples)."
+PARTITION_HELP = "Slurm partition (default: the sweep file's slurm: section)."
+
+
+def versions_line() -> str:
+    """bbbrun's version and those of the libraries its results depend on (read without importing them)."""
+    from importlib import metadata
+
+    parts = []
+    for name in ("bbbrun", "torch", "numpy"):
+        try:
+            parts.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{name} (not installed)")
+    return ", ".join(parts)
+
+
+def show_version(value: bool) -> None:
+    if value:
+        console.info(versions_line())
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=show_version, is_eager=True,
+                                 help="Print the versions of bbbrun, torch and numpy, then exit."),
+) -> None:
+    """Train, inspect and compare Bayes-by-Backprop networks from YAML configs."""
+
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Report a BbbrunError as one line on stderr and exit with its code; other errors keep their traceback."""
@@ -89,19 +119,34 @@ def train(
         result = runner.run_training(session, run_dir, calls)
     runner.raise_for_status(result, session)
     console.print_metrics(result.metrics, result.headline)
+    for message in result.metrics.get("warnings", []):
+        console.warn(message)
     console.info(f"run directory: {run_dir.path}")
 
 
 @app.command()
 @user_errors
+def config(
+    path: Path = typer.Argument(..., help="YAML config file.", show_default=False),
+    overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides, e.g. train.epochs=100."),
+) -> None:
+    """Print the resolved config (every key, defaults filled in) without running anything."""
+    from bbbrun.config import dump_config, load_config
+
+    typer.echo(dump_config(load_config(path, overrides)), nl=False)
+
+
+@app.command()
+@user_errors
 def plot(
-    checkpoint: Path = typer.Argument(..., help="checkpoint.pt or a run directory.", show_default=False),
-    samples: Optional[int] = typer.Option(None, "--samples", min=1, help="Predictive samples [config's]."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Directory for the PNGs [the checkpoint's]."),
+    checkpoint: Path = typer.Argument(..., help="A checkpoint file or a run directory.", show_default=False),
+    samples: Optional[int] = typer.Option(None, "--samples", min=1, help=SAMPLES_HELP),
+    out: Optional[Path] = typer.Option(None, "--out", help="Directory for the PNGs (default: the checkpoint's)."),
     x_min: Optional[float] = typer.Option(None, "--x-min", help="Draw the predictive from here."),
     x_max: Optional[float] = typer.Option(None, "--x-max", help="... to here (beyond the data)."),
 ) -> None:
-    """Redraw train.png and val.png from a checkpoint alone."""
+    """Redraw the train and validation band plots from a checkpoint alone; with --x-min/--x-max as
+    train_x<min>_<max>.png and val_x<min>_<max>.png, beside the run's own."""
     from bbbrun.runs import inference
 
     x_range = inference.make_range(x_min, x_max, required=False)
@@ -112,14 +157,14 @@ def plot(
 @app.command()
 @user_errors
 def predict(
-    checkpoint: Path = typer.Argument(..., help="checkpoint.pt or a run directory.", show_default=False),
+    checkpoint: Path = typer.Argument(..., help="A checkpoint file or a run directory.", show_default=False),
     input: Optional[Path] = typer.Option(None, "--input", help="CSV file with the model's input columns."),
     x_min: Optional[float] = typer.Option(None, "--x-min", help="Grid start (instead of --input)."),
     x_max: Optional[float] = typer.Option(None, "--x-max", help="Grid end."),
     num_points: int = typer.Option(100, "--num-points", min=1, help="Grid size."),
-    samples: Optional[int] = typer.Option(None, "--samples", min=1, help="Predictive samples [config's]."),
+    samples: Optional[int] = typer.Option(None, "--samples", min=1, help=SAMPLES_HELP),
     level: float = typer.Option(0.9, "--level", help="Central interval level, in (0, 1)."),
-    output: Optional[Path] = typer.Option(None, "--output", help="CSV to write [stdout]."),
+    output: Optional[Path] = typer.Option(None, "--output", help="CSV file to write (default: standard output)."),
 ) -> None:
     """Predict at new inputs: the inputs, mean, std, epistemic_std, lower, upper (noise included)."""
     from bbbrun.runs import inference
@@ -142,12 +187,12 @@ def sweep(
         None, help="Config files (a grid axis) or one sweep file, then key=value or key=a,b / key='range(0,4)'.",
         show_default=False),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the expanded runs, one a line, and exit."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Parallel runs [one per core]."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Runs at once (default: one per core)."),
     executor: ExecutorKind = typer.Option(ExecutorKind.LOCAL, "--executor", help="Where runs execute."),
     out: Path = typer.Option(Path("outputs"), "--out", help="Root directory; the sweep goes in OUT/sweeps/."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Sweep directory to finish (reruns what is missing)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler, tcp://HOST:PORT."),
-    partition: Optional[str] = typer.Option(None, "--partition", help="Slurm partition [sweep file's slurm:]."),
+    partition: Optional[str] = typer.Option(None, "--partition", help=PARTITION_HELP),
     time_min: Optional[int] = typer.Option(None, "--time", min=1, help="Slurm time limit per run, minutes."),
     gpus: Optional[int] = typer.Option(None, "--gpus", min=0, help="Slurm GPUs per run."),
 ) -> None:

@@ -22,12 +22,17 @@ def error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
+def warn(message: str) -> None:
+    """A warning line on stderr: the run goes on, but its user should know."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def info(message: str) -> None:
     print(message, file=sys.stdout, flush=True)
 
 
 # History columns every run has; any other column (a likelihood's own, like noise_std) is shown after them.
-COMMON_COLUMNS = ("epoch", "loss", "val_loss", "nll", "val_nll", "kl", "kl_weight", "lr", "seconds")
+COMMON_COLUMNS = ("epoch", "loss", "val_loss", "nll", "val_nll_1sample", "kl", "kl_weight", "lr", "seconds")
 
 
 def format_log_line(row: dict[str, Any]) -> str:

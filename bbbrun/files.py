@@ -40,6 +40,8 @@ def write_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     with output_errors(path):
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
+            # mkstemp makes the file 0600; a result should get the mode any new file of the user's gets.
+            os.fchmod(fd, 0o666 & ~current_umask())
             with os.fdopen(fd, "wb") as handle:
                 write(handle)
                 handle.flush()
@@ -49,6 +51,13 @@ def write_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+
+def current_umask() -> int:
+    """The process's umask (reading it means setting it, so it is put straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -107,7 +107,8 @@ def test_signal_saves_a_checkpoint_and_says_where(tmp_path: Path, signum: int, c
     assert f"--resume {run_dir}" in message
     payload = ckpt.load_checkpoint(checkpoint_file(run_dir))
     assert f"at epoch {payload['epoch']};" in message and payload["epoch"] >= 10
-    assert (run_dir / "history.csv").exists() and not (run_dir / "metrics.json").exists()
+    assert (run_dir / "history.csv").exists()
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "interrupted"
 
 
 def test_resume_is_bitwise_identical(tmp_path: Path, deterministic: None) -> None:

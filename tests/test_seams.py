@@ -110,7 +110,8 @@ def test_a_new_likelihood_runs_end_to_end(tmp_path: Path) -> None:
     metrics = json.loads(run_dir.metrics.read_text())
     assert metrics["laplace_b"] == pytest.approx(float(session.model.likelihood.log_b.detach().exp()))
     header = run_dir.history.read_text().splitlines()[0].split(",")
-    assert header == ["epoch", "loss", "nll", "kl", "kl_weight", "val_loss", "val_nll", "laplace_b", "lr", "seconds"]
+    assert header == ["epoch", "loss", "nll", "kl", "kl_weight", "val_loss", "val_nll_1sample", "laplace_b", "lr",
+                      "seconds"]
     # The learned b moved from its start (1) toward the data's noise (Laplace b of N(0, 1.5^2) ~ 1.2).
     assert metrics["laplace_b"] != pytest.approx(1.0, abs=0.01)
     for name in ("train", "val", "loss", "calibration"):

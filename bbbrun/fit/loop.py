@@ -24,7 +24,9 @@ from bbbrun.data import Dataset
 # a core (measured: the default config's minibatch steps 2.7x slower).
 MIN_ELEMENTS_TO_SPLIT = 2**17
 
-BASE_COLUMNS = ("epoch", "loss", "nll", "kl", "kl_weight", "val_loss", "val_nll")
+# val_nll_1sample is the validation NLL per point under one weight sample, a cheap
+# progress signal; metrics.json's val_nll is the mixture over predict.num_samples.
+BASE_COLUMNS = ("epoch", "loss", "nll", "kl", "kl_weight", "val_loss", "val_nll_1sample")
 
 
 def history_columns(likelihood: Likelihood | type[Likelihood]) -> list[str]:
@@ -216,5 +218,5 @@ def log_row(
     return {
         "epoch": epoch, "loss": nll + kl, "nll": nll, "kl": kl,
         "kl_weight": sum(weights) / len(weights), "val_loss": val_nll + float(out.kl) / n,
-        "val_nll": val_nll, **model.likelihood.log_values(out.raw), "lr": lr, "seconds": seconds,
+        "val_nll_1sample": val_nll, **model.likelihood.log_values(out.raw), "lr": lr, "seconds": seconds,
     }

@@ -97,7 +97,10 @@ def plot_checkpoint(path: Path, samples: int | None, out: Path | None, x_range: 
     out_dir = out or run_dir_of_checkpoint(trained.checkpoint).path
     with output_errors(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {name: RunDir(out_dir).figure(name) for name in FIGURES[:2]}
+    target = RunDir(out_dir)
+    paths = {name: target.figure(name) if x_range is None else target.range_figure(name, x_range.x_min,
+                                                                                    x_range.x_max)
+             for name in FIGURES[:2]}
     ds = make_dataset(cfg.data, cfg.seed)
     if x_range is None:
         summaries = {name: predict_summary(model, x, cfg) for name, x in (("train", ds.x_train), ("val", ds.x_val))}
@@ -108,8 +111,9 @@ def plot_checkpoint(path: Path, samples: int | None, out: Path | None, x_range: 
     return list(paths.values())
 
 
-def predict_summary(model: BayesianNetwork, x: np.ndarray, cfg: Config) -> PredictiveSummary:
-    return summarize(predictive_at(model, x, cfg.predict, cfg.seed), cfg.predict.interval)
+def predict_summary(model: BayesianNetwork, x: np.ndarray, cfg: Config, exact: bool = False) -> PredictiveSummary:
+    """The predictive's summary at x; `exact` intervals are the mixture's quantiles (see summarize)."""
+    return summarize(predictive_at(model, x, cfg.predict, cfg.seed), cfg.predict.interval, exact=exact)
 
 
 def predict_csv(path: Path, request: PredictRequest) -> str:
@@ -131,7 +135,9 @@ def predict_csv(path: Path, request: PredictRequest) -> str:
     cfg = with_samples(trained.cfg, request.samples)
     cfg = dataclasses.replace(cfg, predict=dataclasses.replace(cfg.predict, interval=((1 - level) / 2,
                                                                                       (1 + level) / 2)))
-    return format_csv(x, trained.feature_names, predict_summary(trained.model, x, cfg))
+    # Exact intervals: a point's row must not depend on which other points share the file. The band
+    # plots keep the faster empirical quantiles; there a point's neighbours are fixed by the run.
+    return format_csv(x, trained.feature_names, predict_summary(trained.model, x, cfg, exact=True))
 
 
 def format_csv(x: np.ndarray, feature_names: tuple[str, ...], summary: PredictiveSummary) -> str:

@@ -58,6 +58,10 @@ class RunDir:
         """One of FIGURES as a PNG path."""
         return self.path / f"{name}.png"
 
+    def range_figure(self, name: str, x_min: float, x_max: float) -> Path:
+        """A band plot over [x_min, x_max]: its own name, so it never replaces the run's own figure."""
+        return self.path / f"{name}_x{x_min:g}_{x_max:g}.png"
+
     def write_config(self, text: str) -> None:
         write_text_atomic(self.config, text)
 

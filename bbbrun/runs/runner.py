@@ -21,8 +21,9 @@ from bbbrun.evaluate.predictive import predictive_at
 from bbbrun.evaluate.regression import PredictiveSummary, evaluate, rmse, summarize
 from bbbrun.fit import checkpoint as ckpt
 from bbbrun.fit.loop import Callbacks, TrainState, fit, history_columns
+from bbbrun.runs.health import fit_warnings
 from bbbrun.runs.layout import RunDir
-from bbbrun.runs.session import Session
+from bbbrun.runs.session import Session, config_warnings
 
 
 @dataclass
@@ -71,7 +72,10 @@ def run_training(session: Session, run_dir: RunDir, callbacks: Callbacks | None 
         return RunResult(run_dir, "diverged", state.epoch, metrics)
     save_session(session, run_dir)
     if state.status == "interrupted":
-        return RunResult(run_dir, "interrupted", state.epoch, {}, state.stop_signal)
+        # Stopped by its user, not failed: the checkpoint is whole and a resume goes on from it.
+        metrics = {"status": "interrupted", "epochs_completed": state.epoch, "device": str(session.device)}
+        run_dir.write_metrics(metrics)
+        return RunResult(run_dir, "interrupted", state.epoch, metrics, state.stop_signal)
     calls.on_stage(f"evaluating the predictive ({session.cfg.predict.num_samples} samples) and drawing plots")
     metrics = write_results(session, run_dir)
     headline = (*session.model.likelihood.headline_metrics, "train_seconds")
@@ -107,6 +111,7 @@ def write_results(session: Session, run_dir: RunDir) -> dict[str, Any]:
                "val": predictive_at(session.model, ds.x_val, cfg.predict, cfg.seed)}
     summaries = {name: summarize(s, cfg.predict.interval) for name, s in samples.items()}
     metrics = run_metrics(session, samples["val"], summaries)
+    metrics["warnings"] = config_warnings(cfg) + fit_warnings(session, samples["val"], summaries, metrics)
     run_dir.write_metrics(metrics)
     if ds.input_dim == 1:  # bands over x need one input
         write_band_plots({n: run_dir.figure(n) for n in summaries}, ds, cfg, summaries)

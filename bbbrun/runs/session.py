@@ -91,6 +91,10 @@ def resume_session(target: Path, overrides: list[str]) -> tuple[Session, RunDir]
 def open_run(config: Path | None, overrides: list[str], out: Path, resume: Path | None) -> tuple[Session, RunDir]:
     """A new run from a config file (its directory under `out`), or the resumed run at `resume`."""
     if resume is not None:
+        if config is not None and "=" not in str(config):
+            raise ConfigError(
+                f"--resume takes no config file ({config}): the run's own config.yaml is used; to change how it "
+                "goes on, give train.* or device overrides, e.g. bbbrun train --resume RUN train.epochs=400")
         return resume_session(resume, ([str(config)] if config else []) + overrides)
     if config is None:
         raise ConfigError("give a config file (bbbrun train CONFIG [key=value ...]) or --resume RUN_DIR")
@@ -98,3 +102,14 @@ def open_run(config: Path | None, overrides: list[str], out: Path, resume: Path 
     resolve_device(cfg.device)  # fail before a run directory exists
     session = start_session(cfg)
     return session, new_run_dir(out, cfg.name)
+
+
+def config_warnings(cfg: Config) -> list[str]:
+    """Settings that run but give a result a user would not want without knowing."""
+    warnings = []
+    if cfg.model.likelihood.value == "fixed":
+        warnings.append(
+            f"model.likelihood=fixed keeps the noise scale at {cfg.model.likelihood_std} whatever the data's noise; "
+            "bands are only honest when that is the true noise (configs/default.yaml learns it: "
+            "model.likelihood=learned)")
+    return warnings

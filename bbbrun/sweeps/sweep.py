@@ -20,7 +20,7 @@ from bbbrun.errors import ConfigError, Interrupted, SweepFailed
 from bbbrun.files import write_text_atomic
 from bbbrun.runs.layout import SweepDir
 from bbbrun.sweeps.executors import Executor, RunJob
-from bbbrun.sweeps.executors.base import failure, summarize_metrics
+from bbbrun.sweeps.executors.base import failure, not_run, summarize_metrics
 from bbbrun.sweeps.grid import SweepPlan, expand, format_value, plan_to_dict, read_plan_file, read_spec
 from bbbrun.sweeps.summary import write_summary
 
@@ -114,8 +114,8 @@ def collect(plan: SweepPlan, sweep: SweepDir, fresh: dict[int, dict[str, Any]]) 
             summary = fresh[run.index]
         else:
             metrics = sweep.run(run.dir_name).read_metrics()
-            summary = summarize_metrics(run.index, metrics) if metrics else failure(
-                run.index, "did not run (interrupted?); rerun with --resume")
+            summary = summarize_metrics(run.index, metrics) if metrics else not_run(
+                run.index, "did not run (the sweep was stopped); rerun with --resume")
         records.append({"index": run.index, "run": run.dir_name, **run.swept, **summary})
     return records
 
@@ -153,5 +153,6 @@ def raise_for_failures(records: list[dict[str, Any]], sweep: SweepDir) -> None:
         return
     names = ", ".join(f"{r['run']} ({r.get('error', r.get('status'))})" for r in failed[:5])
     more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
-    raise SweepFailed(f"{len(failed)} of {len(records)} runs failed: {names}{more}; see {sweep.summary_csv}; "
+    what = "failed" if all(r.get("status") == "failed" for r in failed) else "did not complete"
+    raise SweepFailed(f"{len(failed)} of {len(records)} runs {what}: {names}{more}; see {sweep.summary_csv}; "
                       f"rerun them with bbbrun sweep --resume {sweep.path}")

@@ -88,6 +88,11 @@ def failure(index: int, error: str) -> dict[str, Any]:
     return {"index": index, **failure_record(error)}
 
 
+def not_run(index: int, reason: str) -> dict[str, Any]:
+    """A run the user's stop kept from running: interrupted, not failed, and --resume runs it."""
+    return {"index": index, "status": "interrupted", "error": reason}
+
+
 def result_of(future: Any, index: int) -> dict[str, Any]:
     """A future's summary, or a failure naming why the worker itself died."""
     try:
@@ -108,6 +113,15 @@ def execute_run(job: RunJob) -> dict[str, Any]:
         return summarize_metrics(job.index, train_run(job, run_dir))
 
 
+def log_lines() -> Any:
+    """Callbacks that print the training log, as `bbbrun train` does off a terminal (into run.log here)."""
+    from bbbrun.console import format_log_line
+    from bbbrun.fit.loop import Callbacks
+
+    return Callbacks(on_log=lambda row: print(format_log_line(row), flush=True),
+                     on_stage=lambda message: print(message, flush=True))
+
+
 def train_run(job: RunJob, run_dir: RunDir) -> dict[str, Any]:
     import torch
 
@@ -119,7 +133,7 @@ def train_run(job: RunJob, run_dir: RunDir) -> dict[str, Any]:
         torch.set_num_threads(job.num_threads)
     try:
         session = start_session(config_from_dict(job.config))
-        return runner.run_training(session, run_dir).metrics
+        return runner.run_training(session, run_dir, log_lines()).metrics
     except Exception as err:  # any failure is this run's result, not the sweep's
         traceback.print_exc()
         return run_dir.write_failure(f"{type(err).__name__}: {err}")

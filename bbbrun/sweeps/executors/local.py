@@ -15,7 +15,7 @@ from bbbrun.sweeps.executors.base import (
     RunJob,
     available_cores,
     execute_run,
-    failure,
+    not_run,
     result_of,
 )
 
@@ -88,5 +88,5 @@ def init_worker(num_threads: int, gpus: Any, stop: Any) -> None:
 
 def execute_local(job: RunJob) -> dict[str, Any]:
     if _stop_event is not None and _stop_event.is_set():
-        return failure(job.index, "not started: the sweep was stopped")
+        return not_run(job.index, "not started: the sweep was stopped")
     return execute_run(job)

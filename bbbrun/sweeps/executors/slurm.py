@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,9 @@ class SlurmExecutor(Executor):
     def check(self) -> None:
         if importlib.util.find_spec("submitit") is None:
             raise ConfigError("--executor slurm needs submitit: pip install 'bbbrun[slurm]'")
+        if self.options.slurm.cluster == "slurm" and shutil.which("sbatch") is None:
+            raise ConfigError("--executor slurm needs Slurm: no sbatch on PATH; run on a Slurm login node, "
+                              "or use --executor local")
 
     def run(self, jobs: list[RunJob], on_done: OnDone, folder: Path) -> None:
         import submitit
