@@ -136,7 +136,8 @@ def test_minibatch_losses_are_on_the_full_data_scale(scheme: KLWeighting) -> Non
     out, y = fixed_output(n)
     full = float(negative_elbo(MeanAndScale(), out, y, n, kl_weight=1.0).total)
     totals = [
-        float(negative_elbo(MeanAndScale(), *batch_of(out, y, i, size, out.kl), n, kl_weight=w).total)
+        float(negative_elbo(MeanAndScale(), *batch_of(out, y, i, size, out.kl), n, kl_weight=w,
+                            num_batches=num_batches).total)
         for i, w in enumerate(kl_weights(num_batches, scheme))
     ]
     # Blundell's minibatch objectives add up to the full-data negative ELBO;
@@ -147,7 +148,8 @@ def test_minibatch_losses_are_on_the_full_data_scale(scheme: KLWeighting) -> Non
         # without bias: n times the batch's mean NLL, plus the whole KL.
         zero = torch.zeros((), dtype=torch.float64)
         for i, total in enumerate(totals):
-            data_term = float(negative_elbo(MeanAndScale(), *batch_of(out, y, i, size, zero), n, kl_weight=1.0).total)
+            data_term = float(negative_elbo(MeanAndScale(), *batch_of(out, y, i, size, zero), n, kl_weight=1.0,
+                                             num_batches=num_batches).total)
             assert total == pytest.approx(data_term + float(out.kl), rel=1e-12)
 
 

@@ -19,17 +19,21 @@ class LossParts:
     kl: torch.Tensor  # the KL estimate (unweighted)
 
 
-def negative_elbo(likelihood: Likelihood, out: Output, y: torch.Tensor, num_train: int, kl_weight: float) -> LossParts:
-    """Minibatch estimate of the full-data negative ELBO.
+def negative_elbo(
+    likelihood: Likelihood, out: Output, y: torch.Tensor, num_train: int, kl_weight: float, num_batches: int = 1
+) -> LossParts:
+    """Step i's loss: (n / B_i) NLL(batch i) + M pi_i KL, for M batches of sizes B_i and KL weights pi_i.
 
-    Blundell et al.'s minibatch objective is kl_weight * KL + NLL(batch); over
-    an epoch those add up to the full-data negative ELBO. Scaling it by
-    num_train / batch size puts every step on the full-data scale: with
-    uniform weights each step is an unbiased estimate of it. (Scaling the NLL
-    alone would shrink the KL's share by the number of batches.)
+    Over an epoch the steps' mean is (1/M) sum_i (n / B_i) NLL_i + sum_i pi_i KL. Its KL part is the whole
+    KL exactly, since the weights sum to one; its data part is the full-data NLL in expectation over the
+    shuffle, since a batch of B_i random rows holds B_i / n of the NLL on average. So every epoch's expected
+    loss is the full-data negative ELBO whatever the batch sizes, a ragged last batch included. (Scaling
+    NLL_i + pi_i KL by n / B_i instead weights the KL by (n / M^2) sum_i 1 / B_i, above 1 when the last
+    batch is smaller.) With equal batches and uniform weights this is Blundell et al.'s kl_weight * KL +
+    NLL(batch) scaled by n / B; full batch, it is NLL + KL.
     """
     nll = likelihood.nll(out.raw, y)
-    total = (nll + kl_weight * out.kl) * (num_train / y.shape[0])
+    total = nll * (num_train / y.shape[0]) + (num_batches * kl_weight) * out.kl
     return LossParts(total=total, nll=nll, kl=out.kl)
 
 

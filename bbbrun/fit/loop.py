@@ -185,7 +185,7 @@ def run_epoch(
         else:
             idx = order[i * batch_size : (i + 1) * batch_size]  # type: ignore[operator]
             x, y = data.x_train[idx], data.y_train[idx]
-        parts = negative_elbo(model.likelihood, model(x), y, n, weight)
+        parts = negative_elbo(model.likelihood, model(x), y, n, weight, len(weights))
         optimizer.zero_grad(set_to_none=True)
         parts.total.backward()
         optimizer.step()
