@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -56,11 +57,15 @@ class KLWeighting(str, Enum):
 
 class Source(str, Enum):
     FUNCTION = "function"
+    CSV = "csv"
+    NPZ = "npz"
+    UCI = "uci"
 
 
 class Function(str, Enum):
     SEED_CUBIC = "seed_cubic"
     SINE = "sine"
+    BLUNDELL_TOY = "blundell_toy"
 
 
 def _field(default: Any, **rules: Any) -> Any:
@@ -81,6 +86,15 @@ class DataConfig:
     noise_std: float = _field(1.5, ge=0.0)
     val_fraction: float = _field(0.2, gt=0.0, lt=1.0)
     split_seed: int = _field(1996, ge=0)
+    # Files and benchmark folders (data.source csv, npz, uci): where, which column is the
+    # target, which are inputs (default: every other column), which are categories (one-hot).
+    path: str | None = None
+    target: str | None = None
+    features: tuple[str, ...] | None = None
+    categorical: tuple[str, ...] = ()
+    # Rows held out for the final metrics only (csv, npz; a uci split fixes its own), and the uci split number.
+    test_fraction: float = _field(0.0, ge=0.0, lt=1.0)
+    split: int = _field(0, ge=0)
     # Train on standardised x and y (the network sees zero-mean, unit-scale
     # data); predictions and losses are always reported in the data's units.
     standardize: bool = False
@@ -240,6 +254,9 @@ def unknown_key_message(prefix: str, key: str, allowed: list[str], source: str =
 def config_from_dict(raw: dict[str, Any]) -> Config:
     cfg = _build(Config, raw, prefix="")
     check_consistency(cfg)
+    if cfg.data.path is not None:
+        # Absolute from here on, so a run's config.yaml and checkpoint find the data from any directory.
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=os.path.abspath(cfg.data.path)))
     return cfg
 
 
@@ -274,6 +291,8 @@ def _coerce(key: str, value: Any, hint: Any, rules: typing.Mapping[str, Any]) ->
         if value is None:
             return None
         hint = next(a for a in args if a is not type(None))
+    if typing.get_origin(hint) is tuple and typing.get_args(hint)[-1:] == (Ellipsis,):
+        return _coerce_names(key, value)
     if typing.get_origin(hint) is tuple:
         return _coerce_pair(key, value, rules)
     if isinstance(hint, type) and issubclass(hint, Enum):
@@ -317,6 +336,16 @@ def _coerce_choice(key: str, value: Any, enum: type[Enum]) -> Enum:
     return enum(value)
 
 
+def _coerce_names(key: str, value: Any) -> tuple[str, ...]:
+    """A list of column names; one name alone is accepted as a list of one."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
+        raise ConfigError(f"{key} must be a list of column names, got {value!r}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{key} names a column twice: {value!r}")
+    return tuple(names)
+
+
 def _coerce_pair(key: str, value: Any, rules: typing.Mapping[str, Any]) -> tuple[float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ConfigError(f"{key} must be a list of two numbers, got {value!r}")
@@ -340,12 +369,7 @@ def check_consistency(cfg: Config) -> None:
     lo, hi = cfg.predict.interval
     if lo >= hi:
         raise ConfigError(f"predict.interval must be [lower, upper] with lower < upper, got {[lo, hi]}")
-    num_val = int(cfg.data.num_points * cfg.data.val_fraction)
-    if num_val < 1 or num_val >= cfg.data.num_points:
-        raise ConfigError(
-            f"data.val_fraction={cfg.data.val_fraction} leaves no validation or no training points "
-            f"out of data.num_points={cfg.data.num_points}"
-        )
+    check_data_source(cfg.data)
     if cfg.model.kl is KLEstimator.CLOSED_FORM and cfg.model.prior is Prior.SCALE_MIXTURE:
         raise ConfigError(
             "model.kl=closed_form needs model.prior=gaussian; the scale-mixture prior has no "
@@ -354,6 +378,22 @@ def check_consistency(cfg: Config) -> None:
     if cfg.model.prior is Prior.SCALE_MIXTURE and cfg.model.sigma_2 >= cfg.model.sigma_1:
         raise ConfigError("model.sigma_2 must be < model.sigma_1 (the narrow component comes second)")
     check_device_name(cfg.device)
+
+
+def check_data_source(data: DataConfig) -> None:
+    """Generated data needs enough points; files and folders need a path, a CSV its target column."""
+    if data.source is Source.FUNCTION:
+        num_val = int(data.num_points * data.val_fraction)
+        if num_val < 1 or num_val >= data.num_points:
+            raise ConfigError(
+                f"data.val_fraction={data.val_fraction} leaves no validation or no training points "
+                f"out of data.num_points={data.num_points}"
+            )
+        return
+    if not data.path:
+        raise ConfigError(f"data.source={data.source.value} needs data.path (the {data.source.value} file or folder)")
+    if data.source is Source.CSV and not data.target:
+        raise ConfigError("data.source=csv needs data.target, the name of the column to predict")
 
 
 def check_device_name(device: str) -> None:

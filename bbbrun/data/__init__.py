@@ -10,12 +10,19 @@ import numpy as np
 
 from bbbrun.config import DataConfig
 from bbbrun.data.base import Dataset, DataSource
+from bbbrun.data.files import CsvSource, NpzSource
 from bbbrun.data.functions import FunctionSource, true_function
 from bbbrun.data.splits import split_indices
 from bbbrun.data.standardize import Standardizer, fit_standardizer
+from bbbrun.data.uci import UciSource
 from bbbrun.errors import DataError
 
-SOURCES: dict[str, DataSource] = {"function": FunctionSource()}
+SOURCES: dict[str, DataSource] = {
+    "function": FunctionSource(),
+    "csv": CsvSource(),
+    "npz": NpzSource(),
+    "uci": UciSource(),
+}
 
 
 def source_of(cfg: DataConfig) -> DataSource:
@@ -33,7 +40,19 @@ def ground_truth(cfg: DataConfig, x: np.ndarray) -> np.ndarray | None:
     return source_of(cfg).ground_truth(cfg, x)
 
 
+def plot_range(cfg: DataConfig) -> tuple[float, float] | None:
+    return source_of(cfg).plot_range(cfg)
+
+
 __all__ = [
-    "SOURCES", "DataSource", "Dataset", "Standardizer", "fit_standardizer", "ground_truth", "make_dataset",
-    "split_indices", "true_function",
+    "SOURCES",
+    "DataSource",
+    "Dataset",
+    "Standardizer",
+    "fit_standardizer",
+    "ground_truth",
+    "make_dataset",
+    "plot_range",
+    "split_indices",
+    "true_function",
 ]

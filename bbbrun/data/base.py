@@ -1,13 +1,15 @@
 """What every data source returns, and the interface a new source implements.
 
 A source turns the `data:` section of a config into a split data set of
-(N, d) inputs and (N, 1) targets. Ground truth (the noiseless function) is
-optional: generated data has it, files and benchmark folders do not.
+(N, d) inputs and (N, 1) targets: training rows, validation rows (early
+diagnostics, plots of the fit, tuning) and optionally test rows (final
+metrics only). Ground truth (the noiseless function) is optional: generated
+data has it, files and benchmark folders do not.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -26,14 +28,29 @@ class Dataset:
     feature_names: tuple[str, ...] = ("x",)
     f_train: np.ndarray | None = None  # the noiseless function at x_train, when known
     f_val: np.ndarray | None = None
+    x_test: np.ndarray | None = None  # held out for the final metrics, when the source has test rows
+    y_test: np.ndarray | None = None
+    target_name: str = "y"
+    # Categorical inputs: their categories in one-hot order (seen in the training rows).
+    categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Which rows of the source each split took, for audits and re-scoring (files and folders).
+    rows: dict[str, np.ndarray] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # things about the data its user should know (a constant column)
 
     @property
     def input_dim(self) -> int:
         return int(self.x_train.shape[1])
 
+    def splits(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """(x, y) of each split present: train, val and, when held out, test."""
+        parts = {"train": (self.x_train, self.y_train), "val": (self.x_val, self.y_val)}
+        if self.x_test is not None and self.y_test is not None:
+            parts["test"] = (self.x_test, self.y_test)
+        return parts
+
 
 class DataSource(Protocol):
-    """One kind of data (`data.source`): generated functions today; files and benchmark folders next."""
+    """One kind of data (`data.source`): generated functions, CSV and NPZ files, benchmark folders."""
 
     def load(self, cfg: DataConfig, seed: int) -> Dataset:
         """The split data set the config describes; `seed` drives any randomness in generating it."""
@@ -41,6 +58,10 @@ class DataSource(Protocol):
 
     def ground_truth(self, cfg: DataConfig, x: np.ndarray) -> np.ndarray | None:
         """The noiseless target at new inputs x (N, d) as (N,), or None when it is unknown."""
+        ...
+
+    def plot_range(self, cfg: DataConfig) -> tuple[float, float] | None:
+        """An input range to draw the predictive over beyond the data (1-D sources that have one)."""
         ...
 
 

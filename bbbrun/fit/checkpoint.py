@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import pickle
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,20 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
 REQUIRED_KEYS = ("format_version", "config", "epoch", "model", "optimizer", "history", "rng", "status",
-                 "input_dim", "feature_names")
+                 "input_dim", "feature_names", "target_name", "categories")
 V1_LIKELIHOOD_KEYS = ("y_shift", "y_scale", "noise_rho", "fixed_noise_std")
 
 
-def build_payload(trainee: Trainee, feature_names: tuple[str, ...]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class InputSpec:
+    """What the model's inputs are: the raw columns by name, how categories one-hot encode, the target's name."""
+
+    feature_names: tuple[str, ...]
+    target_name: str = "y"
+    categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def build_payload(trainee: Trainee, inputs: InputSpec) -> dict[str, Any]:
     model, optimizer, state = trainee.model, trainee.optimizer, trainee.state
     rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": trainee.shuffle.get_state()}
     if model.mu.device.type == "cuda":
@@ -41,7 +51,9 @@ def build_payload(trainee: Trainee, feature_names: tuple[str, ...]) -> dict[str,
         "format_version": FORMAT_VERSION,
         "config": config_to_dict(trainee.cfg),
         "input_dim": model.in_dim,
-        "feature_names": list(feature_names),
+        "feature_names": list(inputs.feature_names),
+        "target_name": inputs.target_name,
+        "categories": {k: list(v) for k, v in inputs.categories.items()},
         "epoch": state.epoch,
         "status": state.status,
         "train_seconds": state.train_seconds,
@@ -120,15 +132,23 @@ def upgrade_v1(payload: dict[str, Any]) -> dict[str, Any]:
             if torch.is_tensor(renamed.get(key)):
                 renamed[key] = renamed[key].reshape(1)
         payload = {**payload, "model": renamed}
-    return {**payload, "format_version": FORMAT_VERSION, "input_dim": 1, "feature_names": ["x"]}
+    return {**payload, "format_version": FORMAT_VERSION, "input_dim": 1, "feature_names": ["x"], "target_name": "y",
+            "categories": {}}
 
 
-def feature_names_of(payload: dict[str, Any], path: Path) -> tuple[str, ...]:
-    names, width = payload["feature_names"], payload["input_dim"]
-    if not (isinstance(width, int) and width >= 1 and isinstance(names, list) and len(names) == width
-            and all(isinstance(n, str) for n in names)):
-        raise CheckpointError(f"{path} has an unusable input description (input_dim {width!r})")
-    return tuple(names)
+def inputs_of(payload: dict[str, Any], path: Path) -> InputSpec:
+    """The checkpoint's description of its inputs, checked against its input width."""
+    names, width, target = payload["feature_names"], payload["input_dim"], payload["target_name"]
+    categories = payload["categories"]
+    plain = (isinstance(names, list) and all(isinstance(n, str) for n in names) and isinstance(target, str)
+             and isinstance(categories, dict) and all(isinstance(v, list) and all(isinstance(c, str) for c in v)
+                                                      for v in categories.values()))
+    if not plain or not isinstance(width, int):
+        raise CheckpointError(f"{path} has an unusable input description")
+    spec = InputSpec(tuple(names), target, {str(k): tuple(v) for k, v in categories.items()})
+    if sum(len(spec.categories.get(n, (None,))) for n in names) != width:
+        raise CheckpointError(f"{path}: its input columns do not add up to its input width {width}")
+    return spec
 
 
 def config_of(payload: dict[str, Any], path: Path) -> Config:
@@ -139,7 +159,8 @@ def config_of(payload: dict[str, Any], path: Path) -> Config:
 
 
 def restore_model(payload: dict[str, Any], cfg: Config, device: torch.device, path: Path) -> BayesianNetwork:
-    model = BayesianNetwork(cfg.model, in_dim=len(feature_names_of(payload, path)))
+    inputs_of(payload, path)  # an inconsistent input description is refused before anything is built
+    model = BayesianNetwork(cfg.model, in_dim=int(payload["input_dim"]))
     try:
         model.load_state_dict(payload["model"])
     except (RuntimeError, KeyError, TypeError) as err:

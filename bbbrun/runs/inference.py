@@ -29,12 +29,16 @@ GRID_POINTS = 1000
 
 @dataclass
 class TrainedModel:
-    """A model restored from a checkpoint, with what it needs to be used: config and input names."""
+    """A model restored from a checkpoint, with what it needs to be used: config and its inputs' description."""
 
     cfg: Config
     model: BayesianNetwork
-    feature_names: tuple[str, ...]
+    inputs: ckpt.InputSpec
     checkpoint: Path
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.inputs.feature_names
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ def load_model(path: Path) -> TrainedModel:
     cfg = ckpt.config_of(payload, file)
     model = ckpt.restore_model(payload, cfg, device, file)
     model.eval()
-    return TrainedModel(cfg, model, ckpt.feature_names_of(payload, file), file)
+    return TrainedModel(cfg, model, ckpt.inputs_of(payload, file), file)
 
 
 def with_samples(cfg: Config, samples: int | None) -> Config:

@@ -1,0 +1,49 @@
+"""A Dataset from whole-table arrays and the rows each split takes, with the checks every file source needs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bbbrun.data.base import Dataset, column
+from bbbrun.errors import DataError
+
+
+def assemble(x: np.ndarray, y: np.ndarray, rows: dict[str, np.ndarray], feature_names: tuple[str, ...],
+             target_name: str, categories: dict[str, tuple[str, ...]] | None = None) -> Dataset:
+    """Split (N, width) inputs and (N,) targets by `rows` (train, val and maybe test row numbers)."""
+    train = rows["train"]
+    if np.ptp(y[train]) == 0:
+        raise DataError(f"the target {target_name!r} is constant in the training rows ({y[train][0]:g}); "
+                        "there is nothing to learn")
+    test = rows.get("test")
+    has_test = test is not None and len(test) > 0
+    return Dataset(
+        x_train=x[train].astype(np.float32), y_train=column(y[train]),
+        x_val=x[rows["val"]].astype(np.float32), y_val=column(y[rows["val"]]),
+        x_test=x[test].astype(np.float32) if has_test else None, y_test=column(y[test]) if has_test else None,
+        feature_names=feature_names, target_name=target_name, categories=categories or {},
+        rows={k: np.asarray(v, dtype=np.int64) for k, v in rows.items()},
+        warnings=constant_column_warnings(x[train], feature_names, categories or {}),
+    )
+
+
+def constant_column_warnings(x_train: np.ndarray, names: tuple[str, ...],
+                             categories: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """A warning per numeric input that never varies in the training rows (it is left unscaled)."""
+    warnings, offset = [], 0
+    for name in names:
+        width = len(categories[name]) if name in categories else 1
+        if name not in categories and np.ptp(x_train[:, offset]) == 0:
+            warnings.append(f"input {name!r} is constant in the training rows ({x_train[0, offset]:g}); it carries "
+                            "no information and is left unscaled")
+        offset += width
+    return tuple(warnings)
+
+
+def check_finite(x: np.ndarray, y: np.ndarray, where: str) -> None:
+    bad = np.argwhere(~np.isfinite(x))
+    if len(bad):
+        raise DataError(f"{where}: x[{bad[0][0]}, {bad[0][1]}] is {x[tuple(bad[0])]}; inputs must be finite")
+    bad_y = np.flatnonzero(~np.isfinite(y))
+    if len(bad_y):
+        raise DataError(f"{where}: y[{bad_y[0]}] is {y[bad_y[0]]}; targets must be finite")

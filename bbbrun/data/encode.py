@@ -1,0 +1,47 @@
+"""From a table's text columns to model inputs: numbers as they are, categories one-hot."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bbbrun.data.table import Table, is_number, parse_number
+from bbbrun.errors import DataError
+
+
+def numeric_column(table: Table, name: str) -> np.ndarray:
+    """A column as float64 numbers; an empty or non-numeric cell names its row and column."""
+    return np.array([parse_number(table.path, i + 1, name, cell) for i, cell in enumerate(table.column(name))])
+
+
+def check_numeric(table: Table, names: tuple[str, ...], categorical: tuple[str, ...]) -> None:
+    """Refuse a text-valued input that is not declared categorical, naming every such column."""
+    texts = [n for n in names if n not in categorical and not all(is_number(c) or not c.strip()
+                                                                 for c in table.column(n))]
+    if texts:
+        raise DataError(f"{table.path}: column(s) {', '.join(map(repr, texts))} hold text, not numbers; list them "
+                        "in data.categorical to one-hot encode them, or leave them out of data.features")
+
+
+def categories_of(table: Table, name: str, rows: np.ndarray) -> tuple[str, ...]:
+    """A categorical column's categories as the training rows show them, sorted."""
+    values = table.column(name)
+    return tuple(sorted({values[i].strip() for i in rows}))
+
+
+def encode(table: Table, names: tuple[str, ...], categories: dict[str, tuple[str, ...]]) -> np.ndarray:
+    """(N, width) float32 inputs: one column per numeric input, one per category of a categorical one.
+
+    A category the training rows never showed encodes as all zeros.
+    """
+    blocks = []
+    for name in names:
+        if name in categories:
+            values = np.array([v.strip() for v in table.column(name)])
+            blocks.append((values[:, None] == np.array(categories[name])[None, :]).astype(np.float64))
+        else:
+            blocks.append(numeric_column(table, name)[:, None])
+    return np.concatenate(blocks, axis=1).astype(np.float32)
+
+
+def encoded_width(names: tuple[str, ...], categories: dict[str, tuple[str, ...]]) -> int:
+    return sum(len(categories[n]) if n in categories else 1 for n in names)

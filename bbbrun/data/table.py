@@ -1,0 +1,108 @@
+"""Delimited text tables (CSV, semicolon or tab separated) read into named columns of text.
+
+A header row is required; comma, semicolon and tab delimiters, UTF-8 with or
+without a byte-order mark, and quoted fields are accepted. Numbers are parsed
+later, by whoever knows which columns are inputs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from bbbrun.errors import DataError
+from bbbrun.files import check_readable_file
+
+DELIMITERS = (",", ";", "\t")
+
+
+@dataclass(frozen=True)
+class Table:
+    path: Path
+    header: tuple[str, ...]
+    rows: list[list[str]]
+
+    def column(self, name: str) -> list[str]:
+        index = self.header.index(name)
+        return [row[index] for row in self.rows]
+
+    def require(self, names: tuple[str, ...] | list[str], what: str) -> None:
+        """Refuse a column name the header does not have, naming what it was asked for."""
+        for name in names:
+            if name not in self.header:
+                raise DataError(f"{self.path} has no column named {name!r} ({what}); its columns are "
+                                f"{', '.join(map(repr, self.header[:20]))}{' ...' if len(self.header) > 20 else ''}")
+
+
+def read_table(path: Path, what: str = "CSV data") -> Table:
+    """Every row of a delimited text file, checked for a header and a constant number of fields."""
+    text = read_text(path, what)
+    delimiter = sniff_delimiter(text.partition("\n")[0])
+    try:
+        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error as err:
+        raise DataError(f"{path} is not a readable CSV file ({err})") from None
+    records = [r for r in records if any(field.strip() for field in r)]  # blank lines carry nothing
+    if not records:
+        raise DataError(f"{path} is empty; expected a header row and data rows")
+    header = tuple(name.strip() for name in records[0])
+    check_header(path, header)
+    for number, row in enumerate(records[1:], start=1):
+        if len(row) != len(header):
+            raise DataError(f"{path}, data row {number}: {len(row)} fields where the header has {len(header)}")
+    return Table(path, header, records[1:])
+
+
+def read_text(path: Path, what: str) -> str:
+    check_readable_file(path, what, DataError)
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text; expected a CSV file") from None
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror or err}") from None
+
+
+def sniff_delimiter(first_line: str) -> str:
+    """The delimiter the header uses most (a header of one column has none of them: any will do)."""
+    counts = {d: first_line.count(d) for d in DELIMITERS}
+    return max(DELIMITERS, key=lambda d: counts[d])
+
+
+def check_header(path: Path, header: tuple[str, ...]) -> None:
+    if all(is_number(name) for name in header):
+        raise DataError(f"{path} has no header row (its first row is all numbers); add a row of column names")
+    empty = [i + 1 for i, name in enumerate(header) if not name]
+    if empty:
+        raise DataError(f"{path}: header field {empty[0]} is empty; every column needs a name")
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise DataError(f"{path}: the header names column {name!r} twice")
+        seen.add(name)
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_number(path: Path, row: int, name: str, text: str) -> float:
+    """One cell as a finite number, or one line naming the file, row and column."""
+    cell = text.strip()
+    if not cell:
+        raise DataError(f"{path}, data row {row}, column {name!r}: the cell is empty; every input and the target "
+                        "need a number")
+    try:
+        value = float(cell)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise DataError(f"{path}, data row {row}, column {name!r}: expected a finite number, got {cell[:40]!r}")
+    return value
