@@ -89,6 +89,94 @@ def plot_calibration(curve: Sequence[dict[str, float]], title: str = "Calibratio
     return fig
 
 
+MAX_INTERVAL_BARS = 300  # interval bars beyond this many hide each other; every k-th point is drawn
+
+
+def every_kth(num_points: int, most: int) -> tuple[int, str]:
+    """The step that shows at most `most` of num_points, and a legend note for it."""
+    step = max(1, -(-num_points // most))
+    return step, "" if step == 1 else f" (every {step}th point)"
+
+
+def padded_limits(*arrays: np.ndarray) -> tuple[float, float]:
+    """The finite range of the arrays, widened 5% (or by 1 when empty or a single value)."""
+    values = np.concatenate([a.ravel() for a in arrays])
+    values = values[np.isfinite(values)]
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    pad = 0.05 * (hi - lo) if hi > lo else max(1.0, abs(lo))
+    return lo - pad, hi + pad
+
+
+def plot_predicted(y: np.ndarray, mean: np.ndarray, lower: np.ndarray, upper: np.ndarray, title: str) -> Figure:
+    """Predicted mean against the observed target with each point's interval, and the diagonal y = x."""
+    step, note = every_kth(len(y), MAX_INTERVAL_BARS)
+    fig, ax = plt.subplots(figsize=(5.5, 5.5), layout="constrained")
+    limits = padded_limits(y, mean, lower, upper)
+    ax.plot(limits, limits, color="0.5", ls="--", lw=1, label="predicted = observed")
+    ax.vlines(y[::step], lower[::step], upper[::step], color=TOTAL_COLOR, alpha=0.35, lw=1,
+              label=f"predictive interval{note}")
+    ax.scatter(y, mean, s=6, color="black", alpha=0.7, label="predictive mean", rasterized=True)
+    ax.set(title=title, xlabel="observed y", ylabel="predicted y", xlim=limits, ylim=limits)
+    ax.legend(loc="upper left", fontsize="small")
+    return fig
+
+
+def average_ranks(a: np.ndarray) -> np.ndarray:
+    """0-based ranks of a, tied values sharing the mean of their ranks."""
+    _, inverse, counts = np.unique(a, return_inverse=True, return_counts=True)
+    starts = np.cumsum(counts) - counts
+    return (starts + (counts - 1) / 2)[inverse.ravel()]
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation: the Pearson correlation of the average ranks; nan when either is constant."""
+    ra, rb = average_ranks(a), average_ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    norm = float(np.sqrt((ra * ra).sum() * (rb * rb).sum()))
+    return float((ra * rb).sum()) / norm if norm > 0 else float("nan")
+
+
+def binned_means(std: np.ndarray, error: np.ndarray, num_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean std and mean error of num_bins equal-count bins of the points sorted by std."""
+    groups = np.array_split(np.argsort(std, kind="stable"), num_bins)
+    return np.array([std[g].mean() for g in groups]), np.array([error[g].mean() for g in groups])
+
+
+def plot_errors(std: np.ndarray, error: np.ndarray, title: str) -> Figure:
+    """|error| against predicted std: the points, the mean per bin of std, and what a Gaussian would give.
+
+    The title's Spearman correlation says how well the uncertainty ranks the errors.
+    """
+    step, note = every_kth(len(std), MAX_SHOWN_POINTS)
+    fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
+    ax.scatter(std[::step], error[::step], s=4, color="0.55", alpha=0.6, label=f"points{note}", rasterized=True)
+    limits = padded_limits(std)
+    lo = max(0.0, limits[0])
+    ax.plot([lo, limits[1]], [lo * np.sqrt(2 / np.pi), limits[1] * np.sqrt(2 / np.pi)], color="0.3", ls="--",
+            lw=1, label="E|error| of a Gaussian with that std")
+    bin_std, bin_error = binned_means(std, error, max(1, min(20, len(std) // 25)))
+    ax.plot(bin_std, bin_error, color=TOTAL_COLOR, marker="o", lw=1.5, label="mean |error| per bin of std")
+    rho = rank_correlation(std, error)
+    shown = "undefined (constant std or error)" if np.isnan(rho) else f"{rho:.3f}"
+    ax.set(title=f"{title}: Spearman rank correlation {shown}", xlabel="predicted std (total)",
+           ylabel="|observed - predicted mean|")
+    ax.legend(loc="upper left", fontsize="small")
+    return fig
+
+
+def plot_pit(u: np.ndarray, title: str) -> Figure:
+    """Histogram of the probability integral transform; a calibrated predictive gives the uniform line."""
+    finite = u[np.isfinite(u)]
+    num_bins = int(np.clip(len(finite) // 50, 5, 20))
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    ax.hist(finite, bins=num_bins, range=(0.0, 1.0), density=len(finite) > 0, color=TOTAL_COLOR, alpha=0.6,
+            label="targets")
+    ax.axhline(1.0, color="0.3", ls="--", lw=1, label="uniform (calibrated)")
+    ax.set(title=title, xlabel="PIT: predictive CDF at the target", ylabel="density", xlim=(0, 1))
+    ax.legend(loc="upper center", fontsize="small")
+    return fig
+
+
 def save_figure(fig: Figure, path: Path) -> None:
     """Render to memory, then write atomically, so a half-drawn PNG never appears."""
     buffer = io.BytesIO()

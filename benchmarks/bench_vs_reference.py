@@ -121,7 +121,7 @@ def worker(args: argparse.Namespace) -> None:
     from bbbrun.evaluate.predictive import sample_predictive
     from bbbrun.evaluate.regression import summarize
     from bbbrun.fit.loop import fit
-    from bbbrun.runs import runner
+    from bbbrun.runs import results
     from bbbrun.runs.session import start_session
 
     if args.threads:
@@ -138,7 +138,8 @@ def worker(args: argparse.Namespace) -> None:
     sampled = time.perf_counter()
     summaries = [summarize(s, cfg.predict.interval) for s in samples]
     summarized = time.perf_counter()
-    metrics = runner.run_metrics(session, samples[1], {"train": summaries[0], "val": summaries[1]})
+    metrics = results.run_metrics(session, dict(zip(("train", "val"), samples, strict=True)),
+                                  dict(zip(("train", "val"), summaries, strict=True)))
     print(json.dumps({
         "epochs": state.epoch, "ms_per_epoch": 1000 * state.train_seconds / state.epoch,
         "predict_seconds_train_and_val": sampled - started, "summary_seconds_train_and_val": summarized - sampled,

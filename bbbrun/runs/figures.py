@@ -1,19 +1,25 @@
-"""A run's figures drawn from its predictive: the train and validation bands, range plots."""
+"""A run's figures drawn from its predictive: the train and validation bands, range plots, and for any
+number of inputs each split's predicted-vs-observed, error-ranking, PIT and calibration figures."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from bbbrun.config import Config
 from bbbrun.data import Dataset
-from bbbrun.evaluate.regression import PredictiveSummary
+from bbbrun.evaluate.regression import PredictiveSummary, calibration_curve
 
 
 def band_arrays(summary: PredictiveSummary) -> dict[str, np.ndarray]:
     names = ("mean", "lower", "upper", "epistemic_lower", "epistemic_upper")
     return {n: getattr(summary, n).detach().cpu().numpy() for n in names}
+
+
+SPLIT_TITLES = {"train": "Train", "val": "Validation", "test": "Test"}
+FEATURE_FIGURES = ("predicted", "errors", "pit", "calibration")
 
 
 def split_views(ds: Dataset) -> list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray | None]]:
@@ -43,4 +49,30 @@ def write_range_plots(paths: dict[str, Path], ds: Dataset, cfg: Config, grid: np
     for name, title, x, y, _ in split_views(ds):
         fig = plots.plot_band(grid.ravel(), band, title, cfg.predict.interval, points=(x.ravel(), y.ravel()),
                               train_range=train_range, f_true=f_grid)
+        plots.save_figure(fig, paths[name])
+
+
+def write_feature_plots(paths: dict[str, Path], split: str, y: np.ndarray, summary: PredictiveSummary,
+                        u: np.ndarray) -> None:
+    """One split's figures for inputs of any width, to `paths` keyed by FEATURE_FIGURES.
+
+    y holds the split's targets (N,) or (N, 1); u their PIT values (N,) under the
+    sampled mixture, as `bbbrun.evaluate.regression.pit` gives them.
+    """
+    from bbbrun import plots
+
+    title = SPLIT_TITLES.get(split, split)
+    y = np.asarray(y, dtype=np.float64).ravel()
+    u = np.asarray(u, dtype=np.float64).ravel()
+    band = band_arrays(summary)
+    std = summary.std.detach().cpu().double().numpy()
+    curve = [{"nominal": n, "observed": o} for n, o in calibration_curve(torch.from_numpy(u))]
+    figures = {
+        "predicted": plots.plot_predicted(y, band["mean"], band["lower"], band["upper"],
+                                          f"{title}: predicted against observed"),
+        "errors": plots.plot_errors(std, np.abs(y - band["mean"]), title),
+        "pit": plots.plot_pit(u, f"{title}: probability integral transform"),
+        "calibration": plots.plot_calibration(curve, f"Calibration ({title.lower()})"),
+    }
+    for name, fig in figures.items():
         plots.save_figure(fig, paths[name])

@@ -1,7 +1,7 @@
 """The one owner of a run directory's and a sweep directory's layout: file names, status, reading, writing.
 
     <out>/<name>/<timestamp>/          a run (RunDir)
-        config.yaml  checkpoint.pt  history.csv  metrics.json  run.log
+        config.yaml  checkpoint.pt  history.csv  metrics.json  run.log  splits.json (file data)
         train.png  val.png  loss.png  calibration.png
     <out>/sweeps/<name>/<timestamp>/   a sweep (SweepDir)
         sweep.yaml  summary.csv  summary.json  comparison.png  slurm/
@@ -53,6 +53,14 @@ class RunDir:
     @property
     def log(self) -> Path:
         return self.path / "run.log"
+
+    @property
+    def splits(self) -> Path:
+        return self.path / "splits.json"
+
+    def write_splits(self, rows: dict[str, Any]) -> None:
+        """The row numbers of the source that each split took, so a run can be re-scored and audited."""
+        write_text_atomic(self.splits, json.dumps({k: [int(i) for i in v] for k, v in rows.items()}))
 
     def figure(self, name: str) -> Path:
         """One of FIGURES as a PNG path."""

@@ -14,16 +14,13 @@ from typing import Any
 
 import torch
 
-from bbbrun.bnn.likelihoods import RegressionSamples
 from bbbrun.config import dump_config
 from bbbrun.errors import Interrupted, TrainingDiverged
-from bbbrun.evaluate.predictive import predictive_at
-from bbbrun.evaluate.regression import PredictiveSummary, evaluate, rmse, summarize
 from bbbrun.fit import checkpoint as ckpt
 from bbbrun.fit.loop import Callbacks, TrainState, fit, history_columns
-from bbbrun.runs.health import fit_warnings
 from bbbrun.runs.layout import RunDir
-from bbbrun.runs.session import Session, config_warnings
+from bbbrun.runs.results import write_results
+from bbbrun.runs.session import Session
 
 
 @dataclass
@@ -58,6 +55,8 @@ def run_training(session: Session, run_dir: RunDir, callbacks: Callbacks | None 
     """Train to the configured epochs, saving as it goes, then write metrics and plots."""
     calls = callbacks or Callbacks()
     run_dir.write_config(dump_config(session.cfg))
+    if session.dataset.rows:
+        run_dir.write_splits(session.dataset.rows)
     user_checkpoint = calls.on_checkpoint
     # The epoch of the checkpoint on disk (a resumed run starts with one).
     saved: list[int | None] = [session.state.epoch if run_dir.checkpoint.exists() else None]
@@ -104,41 +103,3 @@ def raise_for_status(result: RunResult, session: Session) -> None:
             f"{result.metrics['error']}; likely causes: optim.lr too high ({cfg.optim.lr}) or "
             f"model.init_rho_mean too large ({cfg.model.init_rho_mean}); {kept}; the run is marked failed"
         )
-
-
-def write_results(session: Session, run_dir: RunDir) -> dict[str, Any]:
-    """metrics.json and every PNG of a finished run."""
-    from bbbrun import plots
-    from bbbrun.runs.figures import write_band_plots
-
-    cfg, ds = session.cfg, session.dataset
-    samples = {"train": predictive_at(session.model, ds.x_train, cfg.predict, cfg.seed),
-               "val": predictive_at(session.model, ds.x_val, cfg.predict, cfg.seed)}
-    summaries = {name: summarize(s, cfg.predict.interval) for name, s in samples.items()}
-    metrics = run_metrics(session, samples["val"], summaries)
-    metrics["warnings"] = config_warnings(cfg) + fit_warnings(session, samples["val"], summaries, metrics)
-    run_dir.write_metrics(metrics)
-    if ds.input_dim == 1:  # bands over x need one input
-        write_band_plots({n: run_dir.figure(n) for n in summaries}, ds, cfg, summaries)
-    plots.save_figure(plots.plot_loss(session.state.history), run_dir.figure("loss"))
-    plots.save_figure(plots.plot_calibration(metrics["val_calibration"]), run_dir.figure("calibration"))
-    return metrics
-
-
-def run_metrics(session: Session, val: RegressionSamples, summaries: dict[str, PredictiveSummary]) -> dict[str, Any]:
-    """metrics.json's content: the validation metrics, the training RMSE, the fitted likelihood, the run's facts."""
-    cfg, ds, device = session.cfg, session.dataset, session.device
-    val_m = evaluate(val, summaries["val"], column_tensor(ds.y_val, device), column_tensor(ds.f_val, device))
-    metrics: dict[str, Any] = {"status": "completed", **{f"val_{k}": v for k, v in val_m.items()}}
-    metrics["train_rmse"] = rmse(summaries["train"].mean, column_tensor(ds.y_train, device))
-    metrics.update(session.model.likelihood.final_values())
-    metrics.update({
-        "train_seconds": round(session.state.train_seconds, 3), "epochs_completed": session.state.epoch,
-        "device": str(device), "num_samples": cfg.predict.num_samples, "num_weights": session.model.num_weights,
-    })
-    return metrics
-
-
-def column_tensor(a: Any, device: torch.device) -> Any:
-    """A (N, 1) array as a flat (N,) tensor on the device; None stays None."""
-    return None if a is None else torch.from_numpy(a.ravel()).to(device)
