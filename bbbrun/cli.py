@@ -166,18 +166,40 @@ def predict(
     level: float = typer.Option(0.9, "--level", help="Central interval level, in (0, 1)."),
     output: Optional[Path] = typer.Option(None, "--output", help="CSV file to write (default: standard output)."),
 ) -> None:
-    """Predict at new inputs: the inputs, mean, std, epistemic_std, lower, upper (noise included)."""
+    """Predict at new inputs: the input columns, mean, std, epistemic_std, aleatoric_std, lower, upper
+    (noise included). The input file is read in chunks, so it may be larger than memory."""
     from bbbrun.runs import inference
 
     x_range = None if x_min is None and x_max is None else inference.make_range(x_min, x_max, required=True)
     request = inference.PredictRequest(input_csv=input, x_range=x_range, num_points=num_points, samples=samples,
                                        level=level)
-    text = inference.predict_csv(checkpoint, request)
     if output is None:
-        typer.echo(text, nl=False)
+        inference.stream_predictions(checkpoint, request, lambda text: typer.echo(text, nl=False))
     else:
-        inference.write_csv(output, text)
+        inference.predict_to_file(checkpoint, request, output)
         console.info(f"wrote {output}")
+
+
+@app.command()
+@user_errors
+def evaluate(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint file or a run directory.", show_default=False),
+    input: Path = typer.Option(..., "--input", help="CSV file with the model's input columns and its target.",
+                               show_default=False),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics to this JSON file."),
+    samples: Optional[int] = typer.Option(None, "--samples", min=1, help=SAMPLES_HELP),
+) -> None:
+    """Score a run on a file with targets: rmse, nll, coverage, calibration, ... (metrics.json's val_* names)."""
+    from bbbrun.runs import inference, scoring
+
+    if json_out is not None:
+        inference.check_output_file(json_out, "--json")
+    metrics = scoring.evaluate_file(checkpoint, input, samples)
+    rows = [[key, f"{value:.4g}"] for key, value in metrics.items() if isinstance(value, (int, float))]
+    console.print_table(f"metrics on {input}", ["metric", "value"], rows)
+    if json_out is not None:
+        scoring.write_metrics_json(json_out, metrics)
+        console.info(f"wrote {json_out}")
 
 
 @app.command()
@@ -210,14 +232,59 @@ def sweep(
         return
     runner = make_executor(ExecOptions(executor, workers, scheduler, plan.slurm))
     root = sweeps.open_sweep(prepared, out)
-    console.info(f"sweep directory: {root.path}  ({len(plan.runs)} runs, executor {executor.value})")
-    metrics = summary.table_metrics(plan)
-    with console.SweepProgress(len(sweeps.pending_jobs(plan, root, runner)), runner.workers()) as bar:
-        records = sweeps.run_sweep(plan, root, runner, lambda s, name: bar.run_finished(
-            summary.final_line(s, name, metrics), s.get("status") != "completed"))
+    records = _run_plan(plan, root, runner, summary.table_metrics(plan), "sweep")
     _render_sweep(summary, plan, records)
     sweeps.raise_for_failures(records, root)
     console.info(f"sweep directory: {root.path}")
+
+
+benchmark_app = typer.Typer(no_args_is_help=True, help="Standard benchmarks, with published results beside ours.")
+app.add_typer(benchmark_app, name="benchmark")
+
+
+@benchmark_app.command("uci")
+@user_errors
+def benchmark_uci(
+    sources: Optional[list[str]] = typer.Argument(
+        None, help="Benchmark folders (the UCI layout), then key=value overrides.", show_default=False),
+    config: Path = typer.Option(Path("configs/uci.yaml"), "--config", help="The config every split trains with."),
+    splits: Optional[int] = typer.Option(None, "--splits", min=1, help="Only the first N splits of each folder."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Runs at once (default: one per core)."),
+    executor: ExecutorKind = typer.Option(ExecutorKind.LOCAL, "--executor", help="Where runs execute."),
+    out: Path = typer.Option(Path("outputs"), "--out", help="Root directory; results go in OUT/benchmarks/."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Benchmark directory to finish."),
+) -> None:
+    """Train and score every split of each folder, with published results beside ours."""
+    from bbbrun.sweeps import benchmark
+    from bbbrun.sweeps import sweep as sweeps
+    from bbbrun.sweeps.executors import ExecOptions, make_executor
+
+    items = sources or []
+    folders = tuple(Path(s) for s in items if "=" not in s)
+    prepared = benchmark.prepare(benchmark.BenchmarkRequest(
+        folders, config, tuple(s for s in items if "=" in s), splits, resume))
+    runner = make_executor(ExecOptions(executor, workers))
+    root = sweeps.open_sweep(prepared, out, kind="benchmarks")
+    records = _run_plan(prepared.plan, root, runner, ("test_ll", "test_rmse", "train_seconds"), "benchmark")
+    result = benchmark.aggregate(prepared.plan, records)
+    benchmark.write_benchmark(root, result)
+    columns, rows = benchmark.table_rows(result)
+    console.print_table("UCI benchmark: test RMSE and log-likelihood, mean ± se over splits", columns, rows)
+    for line in benchmark.citations():
+        console.info(line)
+    sweeps.raise_for_failures(records, root)
+    console.info(f"benchmark directory: {root.path}")
+
+
+def _run_plan(plan: Any, root: Any, runner: Any, metrics: tuple[str, ...], what: str) -> list[dict[str, Any]]:
+    """Run a plan's pending runs with one progress display; a line per finished run."""
+    from bbbrun.sweeps import summary
+    from bbbrun.sweeps import sweep as sweeps
+
+    console.info(f"{what} directory: {root.path}  ({len(plan.runs)} runs, executor {runner.options.executor.value})")
+    with console.SweepProgress(len(sweeps.pending_jobs(plan, root, runner)), runner.workers()) as bar:
+        return sweeps.run_sweep(plan, root, runner, lambda s, name: bar.run_finished(
+            summary.final_line(s, name, metrics), s.get("status") != "completed"))
 
 
 def _render_sweep(summary: Any, plan: Any, records: list[dict[str, Any]]) -> None:

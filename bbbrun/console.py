@@ -89,10 +89,19 @@ class TrainProgress:
 def print_table(title: str, columns: list[str], rows: list[list[str]], highlight_first: bool = False) -> None:
     table = Table(title=title)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     for i, row in enumerate(rows):
         table.add_row(*row, style="bold green" if highlight_first and i == 0 else None)
-    stdout().print(table)
+    print_uncropped(table)
+
+
+def print_uncropped(table: Table) -> None:
+    """Off a terminal rich assumes 80 columns; a table piped to a file keeps its full width instead."""
+    console = stdout()
+    if not console.is_terminal:
+        width = Measurement.get(console, console.options.update_width(10_000), table).maximum
+        console = Console(file=sys.stdout, highlight=False, width=max(80, width))
+    console.print(table)
 
 
 def print_metrics(metrics: dict[str, Any], keys: tuple[str, ...]) -> None:
@@ -141,17 +150,10 @@ class SweepProgress:
 
 
 def print_ranked_table(title: str, columns: list[str], rows: list[list[str]], failed: list[bool]) -> None:
-    """A sweep's ranking: the first row (the best) highlighted, failed rows in red, nothing cropped.
-
-    Off a terminal rich assumes 80 columns; a summary piped to a file keeps its full width instead.
-    """
+    """A sweep's ranking: the first row (the best) highlighted, failed rows in red, nothing cropped."""
     table = Table(title=title)
     for column in columns:
         table.add_column(column, no_wrap=True)
     for i, row in enumerate(rows):
         table.add_row(*row, style="red" if failed[i] else "bold green" if i == 0 else None)
-    console = stdout()
-    if not console.is_terminal:
-        width = Measurement.get(console, console.options.update_width(10_000), table).maximum
-        console = Console(file=sys.stdout, highlight=False, width=max(80, width))
-    console.print(table)
+    print_uncropped(table)

@@ -95,7 +95,7 @@ MAX_INTERVAL_BARS = 300  # interval bars beyond this many hide each other; every
 def every_kth(num_points: int, most: int) -> tuple[int, str]:
     """The step that shows at most `most` of num_points, and a legend note for it."""
     step = max(1, -(-num_points // most))
-    return step, "" if step == 1 else f" (every {step}th point)"
+    return step, "" if step == 1 else f" (1 in {step} shown)"
 
 
 def padded_limits(*arrays: np.ndarray) -> tuple[float, float]:

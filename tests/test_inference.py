@@ -23,7 +23,7 @@ from bbbrun.runs import runner
 from bbbrun.runs.layout import RunDir
 from bbbrun.runs.session import Session, start_session
 
-COLUMNS = ["x", "mean", "std", "epistemic_std", "lower", "upper"]
+COLUMNS = ["x", "mean", "std", "epistemic_std", "aleatoric_std", "lower", "upper"]
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_predict_reads_x_from_a_csv(trained: tuple[Path, Session], tmp_path: Pat
     ("a,b\n1,2\n", "column named 'x'"),
     ("x\n1\nnope\n", "row 2"),
     ("x\n1\ninf\n", "finite"),
-    ("", "column named 'x'"),
+    ("", "is empty"),
 ])
 def test_bad_input_files_give_one_line_and_exit_2(
     trained: tuple[Path, Session], tmp_path: Path, content: str, fragment: str

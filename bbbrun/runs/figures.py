@@ -67,12 +67,8 @@ def write_feature_plots(paths: dict[str, Path], split: str, y: np.ndarray, summa
     band = band_arrays(summary)
     std = summary.std.detach().cpu().double().numpy()
     curve = [{"nominal": n, "observed": o} for n, o in calibration_curve(torch.from_numpy(u))]
-    figures = {
-        "predicted": plots.plot_predicted(y, band["mean"], band["lower"], band["upper"],
-                                          f"{title}: predicted against observed"),
-        "errors": plots.plot_errors(std, np.abs(y - band["mean"]), title),
-        "pit": plots.plot_pit(u, f"{title}: probability integral transform"),
-        "calibration": plots.plot_calibration(curve, f"Calibration ({title.lower()})"),
-    }
-    for name, fig in figures.items():
-        plots.save_figure(fig, paths[name])
+    plots.save_figure(plots.plot_predicted(y, band["mean"], band["lower"], band["upper"],
+                                           f"{title}: predicted against observed"), paths["predicted"])
+    plots.save_figure(plots.plot_errors(std, np.abs(y - band["mean"]), title), paths["errors"])
+    plots.save_figure(plots.plot_pit(u, f"{title}: probability integral transform"), paths["pit"])
+    plots.save_figure(plots.plot_calibration(curve, f"Calibration ({title.lower()})"), paths["calibration"])

@@ -6,25 +6,29 @@ import csv
 import dataclasses
 import io
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bbbrun.bnn.likelihoods import RegressionSamples
 from bbbrun.bnn.network import BayesianNetwork
 from bbbrun.config import Config
 from bbbrun.data import ground_truth, make_dataset
-from bbbrun.data.inputs import read_inputs_csv
+from bbbrun.data.inputs import read_input_chunks
 from bbbrun.errors import ConfigError, DataError
 from bbbrun.evaluate.predictive import predictive_at
-from bbbrun.evaluate.regression import PredictiveSummary, summarize
-from bbbrun.files import output_errors, write_text_atomic
+from bbbrun.evaluate.regression import PredictiveSummary, points_of, summarize
+from bbbrun.files import output_errors, write_atomic
 from bbbrun.fit import checkpoint as ckpt
 from bbbrun.runs.figures import write_band_plots, write_range_plots
 from bbbrun.runs.layout import FIGURES, RunDir, checkpoint_file, run_dir_of_checkpoint
 from bbbrun.runs.session import resolve_device
 
 GRID_POINTS = 1000
+OUTPUT_COLUMNS = ("mean", "std", "epistemic_std", "aleatoric_std", "lower", "upper")
+PAD_ROWS = 64  # rows are predicted in blocks of a multiple of this (see predictive_rows)
 
 
 @dataclass
@@ -120,43 +124,95 @@ def predict_summary(model: BayesianNetwork, x: np.ndarray, cfg: Config, exact: b
     return summarize(predictive_at(model, x, cfg.predict, cfg.seed), cfg.predict.interval, exact=exact)
 
 
-def predict_csv(path: Path, request: PredictRequest) -> str:
-    """The predictive at new inputs as CSV text: the inputs, mean, std, epistemic_std, lower, upper."""
+def predictive_rows(model: BayesianNetwork, x: np.ndarray, cfg: Config) -> RegressionSamples:
+    """The predictive at x (N, d) in float64, each row's sampled means and scales independent of its neighbours.
+
+    BLAS may round a product of a ragged width differently in the last bit, so
+    the rows are padded with zeros to a multiple of PAD_ROWS (the predictive's
+    tiles are multiples of it too) and cut back. The weight draws depend on the
+    seed alone; the noise draws (samples.y) still depend on N, so what must not
+    depend on the chunking reads f and the scale only.
+    """
+    num_points = x.shape[0]
+    padded = np.zeros((-(-num_points // PAD_ROWS) * PAD_ROWS, x.shape[1]), np.float32)  # (N', d)
+    padded[:num_points] = x
+    return points_of(predictive_at(model, padded, cfg.predict, cfg.seed), slice(0, num_points))
+
+
+def predict_config(trained: TrainedModel, request: PredictRequest) -> Config:
+    """The run's config with the request's sample count and central interval."""
+    cfg = with_samples(trained.cfg, request.samples)
+    interval = ((1 - request.level) / 2, (1 + request.level) / 2)
+    return dataclasses.replace(cfg, predict=dataclasses.replace(cfg.predict, interval=interval))
+
+
+def check_request(request: PredictRequest) -> None:
     if not 0.0 < request.level < 1.0:
         raise ConfigError(f"--level must be in (0, 1), got {request.level}")
     if request.input_csv is not None and request.x_range is not None:
         raise ConfigError("give either --input or --x-min/--x-max, not both")
     if request.input_csv is None and request.x_range is None:
         raise ConfigError("give --input FILE.csv or both --x-min and --x-max")
-    trained = load_model(path)
+
+
+def write_predictions(trained: TrainedModel, request: PredictRequest, write: Callable[[str], object]) -> None:
+    """The predictive at new inputs as CSV text, handed to `write` a chunk of rows at a time: the input
+    columns, then mean, std, epistemic_std, aleatoric_std, lower, upper (noise included)."""
+    check_request(request)
+    cfg = predict_config(trained, request)
+    header = [*trained.feature_names, *OUTPUT_COLUMNS]
+    # Exact intervals: a point's row must not depend on which other points share the file or its chunk.
+    # The band plots keep the faster empirical quantiles; there a point's neighbours are fixed by the run.
+    for i, (fields, x) in enumerate(input_blocks(trained, request)):
+        summary = summarize(predictive_rows(trained.model, x, cfg), cfg.predict.interval, exact=True)
+        write(format_rows(header if i == 0 else None, fields, summary))
+
+
+def input_blocks(trained: TrainedModel, request: PredictRequest) -> Iterator[tuple[list[list[str]], np.ndarray]]:
+    """(input fields as text, encoded inputs) per chunk of the input file, or the grid in one block."""
     if request.input_csv is not None:
-        x = read_inputs_csv(request.input_csv, trained.feature_names)
-    elif trained.model.in_dim != 1:
+        for chunk in read_input_chunks(request.input_csv, trained.inputs):
+            yield chunk.fields, chunk.x
+        return
+    if trained.model.in_dim != 1:
         raise ConfigError(f"a grid needs a model of one input; this one has {trained.model.in_dim}: give --input")
-    else:
-        x = grid(request.x_range, request.num_points)  # type: ignore[arg-type]
-    level = request.level
-    cfg = with_samples(trained.cfg, request.samples)
-    cfg = dataclasses.replace(cfg, predict=dataclasses.replace(cfg.predict, interval=((1 - level) / 2,
-                                                                                      (1 + level) / 2)))
-    # Exact intervals: a point's row must not depend on which other points share the file. The band
-    # plots keep the faster empirical quantiles; there a point's neighbours are fixed by the run.
-    return format_csv(x, trained.feature_names, predict_summary(trained.model, x, cfg, exact=True))
+    x = grid(request.x_range, request.num_points)  # type: ignore[arg-type]
+    yield [[f"{v:.6g}"] for v in x[:, 0]], x
 
 
-def format_csv(x: np.ndarray, feature_names: tuple[str, ...], summary: PredictiveSummary) -> str:
-    columns = {"mean": summary.mean, "std": summary.std, "epistemic_std": summary.epistemic_std,
-               "lower": summary.lower, "upper": summary.upper}
-    arrays = {k: v.detach().cpu().numpy() for k, v in columns.items()}
+def stream_predictions(path: Path, request: PredictRequest, write: Callable[[str], object]) -> None:
+    """write_predictions for the run at `path`, the request checked before the model is loaded."""
+    check_request(request)
+    write_predictions(load_model(path), request, write)
+
+
+def predict_csv(path: Path, request: PredictRequest) -> str:
+    """The predictions' CSV text in one string, for inputs that fit in memory."""
+    parts: list[str] = []
+    stream_predictions(path, request, parts.append)
+    return "".join(parts)
+
+
+def predict_to_file(path: Path, request: PredictRequest, output: Path) -> None:
+    """write_predictions into `output` through a temporary file: a failure part-way leaves no file."""
+    check_output_file(output, "--output")
+    check_request(request)
+    trained = load_model(path)
+    write_atomic(output, lambda handle: write_predictions(trained, request, lambda t: handle.write(t.encode())))
+
+
+def format_rows(header: list[str] | None, fields: list[list[str]], summary: PredictiveSummary) -> str:
+    columns = [summary.mean, summary.std, summary.epistemic_std, summary.aleatoric_std, summary.lower, summary.upper]
+    arrays = [v.detach().cpu().numpy() for v in columns]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*feature_names, *arrays])
-    for i in range(len(x)):
-        writer.writerow([*(f"{v:.6g}" for v in x[i]), *(f"{arrays[k][i]:.6g}" for k in arrays)])
+    if header is not None:
+        writer.writerow(header)
+    for i, row in enumerate(fields):
+        writer.writerow([*row, *(f"{a[i]:.6g}" for a in arrays)])
     return buffer.getvalue()
 
 
-def write_csv(path: Path, text: str) -> None:
+def check_output_file(path: Path, option: str) -> None:
     if path.is_dir():
-        raise DataError(f"--output {path} is a directory; give a file name")
-    write_text_atomic(path, text)
+        raise DataError(f"{option} {path} is a directory; give a file name")

@@ -5,6 +5,7 @@
         train.png  val.png  loss.png  calibration.png
     <out>/sweeps/<name>/<timestamp>/   a sweep (SweepDir)
         sweep.yaml  summary.csv  summary.json  comparison.png  slurm/
+        benchmark.json  benchmark.csv  (a benchmark: <out>/benchmarks/<name>/<timestamp>/)
         <NNN>_<overrides>/             one RunDir per run
 
 No other module spells these names.
@@ -143,8 +144,9 @@ class SweepDir:
     path: Path
 
     @classmethod
-    def create(cls, out: Path, name: str) -> SweepDir:
-        return cls(new_run_dir(out / "sweeps", name).path)
+    def create(cls, out: Path, name: str, kind: str = "sweeps") -> SweepDir:
+        """A fresh out/<kind>/<name>/<timestamp>/ (kind: sweeps, or benchmarks)."""
+        return cls(new_run_dir(out / kind, name).path)
 
     @classmethod
     def existing(cls, path: Path) -> SweepDir:
@@ -170,6 +172,14 @@ class SweepDir:
     @property
     def comparison(self) -> Path:
         return self.path / "comparison.png"
+
+    @property
+    def benchmark_json(self) -> Path:
+        return self.path / "benchmark.json"
+
+    @property
+    def benchmark_csv(self) -> Path:
+        return self.path / "benchmark.csv"
 
     @property
     def slurm(self) -> Path:

@@ -14,7 +14,7 @@ import torch
 from bbbrun.bnn.likelihoods import RegressionSamples
 from bbbrun.data import ground_truth, plot_range
 from bbbrun.evaluate.predictive import predictive_at
-from bbbrun.evaluate.regression import PredictiveSummary, evaluate, rmse, summarize
+from bbbrun.evaluate.regression import PredictiveSummary, evaluate, pit, rmse, summarize
 from bbbrun.runs.health import fit_warnings
 from bbbrun.runs.layout import RunDir
 from bbbrun.runs.session import Session, config_warnings
@@ -32,6 +32,8 @@ def write_results(session: Session, run_dir: RunDir) -> dict[str, Any]:
                            *fit_warnings(session, samples["val"], summaries, metrics)]
     run_dir.write_metrics(metrics)
     write_figures(session, run_dir, summaries, metrics)
+    if ds.input_dim > 1:
+        write_split_figures(session, run_dir, samples, summaries)
     return metrics
 
 
@@ -72,6 +74,20 @@ def write_figures(session: Session, run_dir: RunDir, summaries: dict[str, Predic
         write_band_plots(paths, ds, cfg, {n: summaries[n] for n in paths})
     plots.save_figure(plots.plot_loss(session.state.history), run_dir.figure("loss"))
     plots.save_figure(plots.plot_calibration(metrics["val_calibration"]), run_dir.figure("calibration"))
+
+
+def write_split_figures(session: Session, run_dir: RunDir, samples: dict[str, RegressionSamples],
+                        summaries: dict[str, PredictiveSummary]) -> None:
+    """For more than one input: predicted vs observed, errors vs std, PIT, calibration of val and test rows."""
+    from bbbrun.runs.figures import FEATURE_FIGURES, write_feature_plots
+
+    splits = session.dataset.splits()
+    for split in ("val", "test"):
+        if split in samples:
+            y = splits[split][1]
+            u = pit(samples[split], torch.from_numpy(y.ravel()).to(session.device)).cpu().numpy()
+            paths = {kind: run_dir.figure(f"{split}_{kind}") for kind in FEATURE_FIGURES}
+            write_feature_plots(paths, split, y, summaries[split], u)
 
 
 def column_tensor(a: np.ndarray | None, device: torch.device) -> torch.Tensor | None:

@@ -50,11 +50,17 @@ def prepare(request: SweepRequest) -> Prepared:
     if request.resume is not None:
         if request.sources:
             raise ConfigError("--resume takes the sweep directory alone; its sweep.yaml fixes every run")
-        existing: SweepDir | None = SweepDir.existing(request.resume)
-        plan = read_plan_file(existing.plan)  # type: ignore[union-attr]
+        prepared = resume_plan(request.resume)
     else:
-        existing, plan = None, plan_from_args(list(request.sources))
-    return Prepared(with_slurm_flags(plan, request.partition, request.time_min, request.gpus), existing)
+        prepared = Prepared(plan_from_args(list(request.sources)), None)
+    plan = with_slurm_flags(prepared.plan, request.partition, request.time_min, request.gpus)
+    return Prepared(plan, prepared.existing)
+
+
+def resume_plan(path: Path) -> Prepared:
+    """A sweep (or benchmark) directory's own plan, to finish what it has not."""
+    existing = SweepDir.existing(path)
+    return Prepared(read_plan_file(existing.plan), existing)
 
 
 def plan_from_args(sources: list[str]) -> SweepPlan:
@@ -82,11 +88,11 @@ def dry_run_lines(plan: SweepPlan) -> list[str]:
 # ------------------------------------------------------------- the sweep directory
 
 
-def open_sweep(prepared: Prepared, out: Path) -> SweepDir:
-    """The resumed directory, or a new one under out/sweeps/ with the plan written into it."""
+def open_sweep(prepared: Prepared, out: Path, kind: str = "sweeps") -> SweepDir:
+    """The resumed directory, or a new one under out/<kind>/ with the plan written into it."""
     if prepared.existing is not None:
         return prepared.existing
-    sweep = SweepDir.create(out, prepared.plan.name)
+    sweep = SweepDir.create(out, prepared.plan.name, kind)
     write_text_atomic(sweep.plan, yaml.safe_dump(plan_to_dict(prepared.plan), sort_keys=False))
     return sweep
 
