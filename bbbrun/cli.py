@@ -107,13 +107,14 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="Run directory or checkpoint to continue."),
 ) -> None:
     """Train a Bayesian network from CONFIG, writing outputs/<name>/<timestamp>/."""
-    from bbbrun.fit.loop import Callbacks
+    from bbbrun.fit.loop import Callbacks, planned_epochs
     from bbbrun.runs import runner
     from bbbrun.runs.session import open_run
 
     session, run_dir = open_run(config, overrides or [], out, resume)
     console.info(f"run directory: {run_dir.path}  (device {session.device}, {session.model.num_weights} weights x 2)")
-    with stop_signals() as should_stop, console.TrainProgress(session.cfg.train.epochs, session.state.epoch) as bar:
+    epochs = planned_epochs(session.cfg.train, session.trainee.data.num_train)
+    with stop_signals() as should_stop, console.TrainProgress(epochs, session.state.epoch) as bar:
         calls = Callbacks(on_log=bar.on_log, on_progress=bar.on_progress, should_stop=should_stop,
                           on_stage=bar.on_stage)
         result = runner.run_training(session, run_dir, calls)

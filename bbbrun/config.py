@@ -137,6 +137,9 @@ class OptimConfig:
 class TrainConfig:
     epochs: int = _field(5000, ge=1)
     batch_size: int | None = _field(None, ge=1)
+    # At least this many optimiser steps: small data sets get more epochs, so that a config
+    # converges the same at any size (null: exactly `epochs`).
+    min_steps: int | None = _field(None, ge=1)
     kl_weighting: KLWeighting = KLWeighting.UNIFORM
     log_every: int = _field(500, ge=1)
     checkpoint_every: int = _field(500, ge=1)
@@ -391,7 +394,8 @@ def check_data_source(data: DataConfig) -> None:
             )
         return
     if not data.path:
-        raise ConfigError(f"data.source={data.source.value} needs data.path (the {data.source.value} file or folder)")
+        what = {Source.CSV: "a CSV file", Source.NPZ: "an NPZ file", Source.UCI: "a UCI benchmark folder"}[data.source]
+        raise ConfigError(f"data.source={data.source.value} needs data.path, {what}")
     if data.source is Source.CSV and not data.target:
         raise ConfigError("data.source=csv needs data.target, the name of the column to predict")
 

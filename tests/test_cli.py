@@ -94,7 +94,7 @@ def test_predict_grid_to_csv(trained: tuple[Path, str], tmp_path: Path) -> None:
                                       "--num-points", "9", "--samples", "40", "--output", str(out)])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
-    assert list(rows[0]) == ["x", "mean", "std", "epistemic_std", "lower", "upper"]
+    assert list(rows[0]) == ["x", "mean", "std", "epistemic_std", "aleatoric_std", "lower", "upper"]
     assert len(rows) == 9 and float(rows[0]["x"]) == -4.0
     for row in rows:
         assert float(row["lower"]) <= float(row["mean"]) <= float(row["upper"])

@@ -71,7 +71,7 @@ def invoke(args: list[str]) -> tuple[int, str, str]:
 
 def test_predict_writes_the_inputs_then_the_predictive(run: Path, new_rows: Path, tmp_path: Path) -> None:
     out = tmp_path / "pred.csv"
-    code, stdout, stderr = invoke(["predict", str(run), "--input", str(new_rows), "--output", str(out),
+    code, _, stderr = invoke(["predict", str(run), "--input", str(new_rows), "--output", str(out),
                                    "--samples", SAMPLES])
     assert code == 0, stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text())))

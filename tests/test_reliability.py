@@ -156,7 +156,7 @@ FILE_CASES: list[tuple[str, list[str], list[str]]] = [
     ("predict-nan-range", ["predict", "{ckpt}", "--x-min", "nan", "--x-max", "1"], ["finite"]),
     ("predict-level", ["predict", "{ckpt}", "--x-min", "0", "--x-max", "1", "--level", "1.5"], ["--level"]),
     ("predict-csv-no-x", ["predict", "{ckpt}", "--input", "{no_x_csv}"], ["column named 'x'"]),
-    ("predict-csv-header-only", ["predict", "{ckpt}", "--input", "{header_only_csv}"], ["at least one row"]),
+    ("predict-csv-header-only", ["predict", "{ckpt}", "--input", "{header_only_csv}"], ["header but no data rows"]),
     ("predict-csv-text", ["predict", "{ckpt}", "--input", "{text_x_csv}"], ["row 2", "hello"]),
     ("predict-csv-nan", ["predict", "{ckpt}", "--input", "{nan_x_csv}"], ["row 2", "finite"]),
     ("predict-csv-binary", ["predict", "{ckpt}", "--input", "{binary_csv}"], ["x"]),

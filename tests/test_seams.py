@@ -181,14 +181,14 @@ def test_a_new_source_with_two_features_trains_saves_and_predicts(plane_run: Pat
     result = CliRunner().invoke(app, ["predict", str(plane_run), "--input", str(inputs), "--samples", "200"])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert list(rows[0]) == ["a", "b", "mean", "std", "epistemic_std", "lower", "upper"]
+    assert list(rows[0]) == ["a", "b", "mean", "std", "epistemic_std", "aleatoric_std", "lower", "upper"]
     for row, want in zip(rows, (2 * 1.0 - 2.0, 2 * -1.0 - 1.0), strict=True):
         assert float(row["mean"]) == pytest.approx(want, abs=0.4)
 
 
 @pytest.mark.parametrize(("text", "expect"), [
     ("b,c\n1,2\n", "no column named 'a'"),
-    ("a,b\n1,x\n", "row 1: b must be a finite number"),
+    ("a,b\n1,x\n", "data row 1, column 'b': expected a finite number"),
 ])
 def test_multi_feature_inputs_that_do_not_match_give_one_line(plane_run: Path, tmp_path: Path, text: str,
                                                              expect: str) -> None:

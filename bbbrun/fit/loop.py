@@ -15,7 +15,7 @@ from bbbrun.allocator import retain_freed_memory
 from bbbrun.bnn.likelihoods import Likelihood
 from bbbrun.bnn.loss import kl_weights, negative_elbo
 from bbbrun.bnn.network import BayesianNetwork
-from bbbrun.config import Config, OptimConfig
+from bbbrun.config import Config, OptimConfig, TrainConfig
 from bbbrun.data import Dataset
 
 # A step whose activations hold fewer elements than this runs single-threaded:
@@ -96,6 +96,17 @@ def make_optimizer(model: BayesianNetwork, cfg: OptimConfig) -> torch.optim.Adam
     return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
 
 
+def batches_per_epoch(cfg: TrainConfig, num_train: int) -> int:
+    return math.ceil(num_train / cfg.batch_size) if cfg.batch_size and cfg.batch_size < num_train else 1
+
+
+def planned_epochs(cfg: TrainConfig, num_train: int) -> int:
+    """train.epochs, or more when train.min_steps asks for more optimiser steps than that gives."""
+    if cfg.min_steps is None:
+        return cfg.epochs
+    return max(cfg.epochs, math.ceil(cfg.min_steps / batches_per_epoch(cfg, num_train)))
+
+
 def learning_rate(cfg: OptimConfig, epoch: int, epochs: int) -> float:
     """Cosine decay from lr to lr * lr_final_factor; constant when the factor is 1."""
     if cfg.lr_final_factor == 1.0:
@@ -106,7 +117,7 @@ def learning_rate(cfg: OptimConfig, epoch: int, epochs: int) -> float:
 
 
 def fit(trainee: Trainee, callbacks: Callbacks | None = None) -> TrainState:
-    """Train from state.epoch + 1 to cfg.train.epochs, or until stopped or diverged."""
+    """Train from state.epoch + 1 to the planned epochs (`planned_epochs`), or until stopped or diverged."""
     retain_freed_memory()
     cfg, data = trainee.cfg, trainee.data
     batch_size = cfg.train.batch_size if cfg.train.batch_size and cfg.train.batch_size < data.num_train else None
@@ -131,7 +142,7 @@ def intra_op_threads(num_threads: int | None) -> Iterator[None]:
 
 def _fit(trainee: Trainee, calls: Callbacks, batch_size: int | None) -> TrainState:
     model, optimizer, data, cfg, state = trainee.model, trainee.optimizer, trainee.data, trainee.cfg, trainee.state
-    epochs, tcfg = cfg.train.epochs, cfg.train
+    epochs, tcfg = planned_epochs(cfg.train, data.num_train), cfg.train
     weights = kl_weights(math.ceil(data.num_train / batch_size) if batch_size else 1, tcfg.kl_weighting)
     # Reading a loss back costs a host sync on a GPU, so it happens only here.
     report_every = max(1, min(tcfg.log_every, epochs // 100 or 1))
