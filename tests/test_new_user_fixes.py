@@ -145,3 +145,30 @@ def test_help_texts_read_cleanly_at_80_columns(monkeypatch: pytest.MonkeyPatch) 
             assert len(line) <= 80, line
             # Bracketed text is eaten as markup and leaves "samples ." behind.
             assert not re.search(r"\w \.(\s|$)", line), line
+
+
+def test_a_sweep_runs_log_holds_its_training_log(tiny_config: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["sweep", str(tiny_config), "seed=0,1", "--executor", "serial",
+                                      "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    logs = sorted((tmp_path / "sweeps").rglob("run.log"))
+    assert len(logs) == 2
+    for log in logs:
+        lines = log.read_text().splitlines()
+        assert [line.split()[1] for line in lines if line.startswith("epoch")] == ["10", "20", "30"]
+
+
+def test_min_steps_gives_small_data_as_many_steps(tmp_path: Path) -> None:
+    from bbbrun.config import TrainConfig
+    from bbbrun.fit.loop import planned_epochs
+
+    cfg = TrainConfig(epochs=200, batch_size=500, min_steps=6400)
+    assert planned_epochs(cfg, 16000) == 200  # 32 batches an epoch: the epochs already give 6400 steps
+    assert planned_epochs(cfg, 1600) == 1600  # 4 batches an epoch
+    assert planned_epochs(cfg, 400) == 6400  # full batch
+    assert planned_epochs(TrainConfig(epochs=7), 400) == 7
+    config = write_config(tmp_path / "c.yaml", train={"epochs": 2, "min_steps": 12, "batch_size": 120,
+                                                      "log_every": 2, "checkpoint_every": 2})
+    train([str(config), "--out", str(tmp_path / "out")])
+    history = (only_run(tmp_path / "out") / "history.csv").read_text().splitlines()
+    assert history[-1].startswith("6,")  # 240 training rows in batches of 120: 12 steps are 6 epochs
