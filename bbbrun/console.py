@@ -11,6 +11,8 @@ from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from bbbrun.fit.logline import format_log_line
+
 
 def stdout() -> Console:
     # Built per call so that test runners that swap sys.stdout are honoured.
@@ -29,19 +31,6 @@ def warn(message: str) -> None:
 
 def info(message: str) -> None:
     print(message, file=sys.stdout, flush=True)
-
-
-# History columns every run has; any other column (a likelihood's own, like noise_std) is shown after them.
-COMMON_COLUMNS = ("epoch", "loss", "val_loss", "nll", "val_nll_1sample", "kl", "kl_weight", "lr", "seconds")
-
-
-def format_log_line(row: dict[str, Any]) -> str:
-    extra = "".join(f" | {k} {v:.4f}" for k, v in row.items() if k not in COMMON_COLUMNS)
-    return (
-        f"epoch {int(row['epoch']):>6d} | loss {row['loss']:.4f} | val_loss {row['val_loss']:.4f} | "
-        f"nll {row['nll']:.4f} | kl {row['kl']:.4f} | kl_weight {row['kl_weight']:.3g}{extra} | "
-        f"{row['seconds']:.1f}s"
-    )
 
 
 class TrainProgress:

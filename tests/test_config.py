@@ -36,7 +36,7 @@ def test_every_shipped_config_loads() -> None:
         # configs/uci.yaml is completed by its data: `bbbrun benchmark uci` or data.path=... on the command line.
         overrides = ["data.path=somewhere"] if "source: uci" in path.read_text() else []
         assert isinstance(load_config(path, overrides), Config), path
-    with pytest.raises(ConfigError, match="needs data.path, a UCI benchmark folder"):
+    with pytest.raises(ConfigError, match=r"needs data\.path, a UCI benchmark folder"):
         load_config(ROOT / "configs" / "uci.yaml")
 
 

@@ -41,12 +41,25 @@ class Dataset:
     def input_dim(self) -> int:
         return int(self.x_train.shape[1])
 
+    @property
+    def inputs(self) -> InputSpec:
+        return InputSpec(self.feature_names, self.target_name, self.categories)
+
     def splits(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """(x, y) of each split present: train, val and, when held out, test."""
         parts = {"train": (self.x_train, self.y_train), "val": (self.x_val, self.y_val)}
         if self.x_test is not None and self.y_test is not None:
             parts["test"] = (self.x_test, self.y_test)
         return parts
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the model's inputs are: the raw columns by name, how categories one-hot encode, the target's name."""
+
+    feature_names: tuple[str, ...]
+    target_name: str = "y"
+    categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class DataSource(Protocol):

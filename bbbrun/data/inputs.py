@@ -18,11 +18,11 @@ from typing import TextIO
 
 import numpy as np
 
+from bbbrun.data.base import InputSpec
 from bbbrun.data.encode import encode
 from bbbrun.data.table import Table, check_header, parse_number, sniff_delimiter
 from bbbrun.errors import DataError
 from bbbrun.files import check_readable_file
-from bbbrun.fit.checkpoint import InputSpec
 
 CHUNK_ROWS = 20_000  # rows encoded and predicted at once
 

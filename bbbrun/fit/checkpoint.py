@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import pickle
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch
 
 from bbbrun.bnn.network import BayesianNetwork
 from bbbrun.config import Config, config_from_dict, config_to_dict
+from bbbrun.data.base import InputSpec
 from bbbrun.errors import CheckpointError, ConfigError
 from bbbrun.files import check_readable_file, write_atomic
 from bbbrun.fit.loop import Trainee, TrainState
@@ -31,15 +31,6 @@ ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
 REQUIRED_KEYS = ("format_version", "config", "epoch", "model", "optimizer", "history", "rng", "status",
                  "input_dim", "feature_names", "target_name", "categories")
 V1_LIKELIHOOD_KEYS = ("y_shift", "y_scale", "noise_rho", "fixed_noise_std")
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """What the model's inputs are: the raw columns by name, how categories one-hot encode, the target's name."""
-
-    feature_names: tuple[str, ...]
-    target_name: str = "y"
-    categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def build_payload(trainee: Trainee, inputs: InputSpec) -> dict[str, Any]:

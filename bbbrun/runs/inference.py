@@ -16,6 +16,7 @@ from bbbrun.bnn.likelihoods import RegressionSamples
 from bbbrun.bnn.network import BayesianNetwork
 from bbbrun.config import Config
 from bbbrun.data import ground_truth, make_dataset
+from bbbrun.data.base import InputSpec
 from bbbrun.data.inputs import read_input_chunks
 from bbbrun.errors import ConfigError, DataError
 from bbbrun.evaluate.predictive import predictive_at
@@ -37,7 +38,7 @@ class TrainedModel:
 
     cfg: Config
     model: BayesianNetwork
-    inputs: ckpt.InputSpec
+    inputs: InputSpec
     checkpoint: Path
 
     @property

@@ -37,14 +37,9 @@ def save_session(session: Session, run_dir: RunDir) -> bool:
     """Checkpoint and history; refused (False) when a weight is no longer finite, keeping the last good one."""
     if not all(bool(torch.isfinite(p).all()) for p in session.model.parameters()):
         return False
-    ckpt.save_checkpoint(run_dir.checkpoint, ckpt.build_payload(session.trainee, input_spec(session)))
+    ckpt.save_checkpoint(run_dir.checkpoint, ckpt.build_payload(session.trainee, session.dataset.inputs))
     write_history(session, run_dir)
     return True
-
-
-def input_spec(session: Session) -> ckpt.InputSpec:
-    ds = session.dataset
-    return ckpt.InputSpec(ds.feature_names, ds.target_name, ds.categories)
 
 
 def write_history(session: Session, run_dir: RunDir) -> None:

@@ -115,7 +115,7 @@ def execute_run(job: RunJob) -> dict[str, Any]:
 
 def log_lines() -> Any:
     """Callbacks that print the training log, as `bbbrun train` does off a terminal (into run.log here)."""
-    from bbbrun.console import format_log_line
+    from bbbrun.fit.logline import format_log_line
     from bbbrun.fit.loop import Callbacks
 
     return Callbacks(on_log=lambda row: print(format_log_line(row), flush=True),
