@@ -16,7 +16,8 @@ from bbbrun.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 UCI = ROOT.parent / "shared" / "uci"
-FAST = ["train.epochs=5", "train.log_every=5", "train.checkpoint_every=5", "predict.num_samples=30"]
+FAST = ["train.epochs=5", "train.min_steps=null", "train.log_every=5", "train.checkpoint_every=5",
+        "predict.num_samples=30"]
 
 
 def toy_folder(folder: Path, splits: int = 2) -> Path:
