@@ -172,3 +172,14 @@ def test_min_steps_gives_small_data_as_many_steps(tmp_path: Path) -> None:
     train([str(config), "--out", str(tmp_path / "out")])
     history = (only_run(tmp_path / "out") / "history.csv").read_text().splitlines()
     assert history[-1].startswith("6,")  # 240 training rows in batches of 120: 12 steps are 6 epochs
+
+
+def test_resume_counts_the_step_budget(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", train={"epochs": 1, "min_steps": 4, "batch_size": 120,
+                                                      "log_every": 1, "checkpoint_every": 1})
+    train([str(config), "--out", str(tmp_path / "out")])
+    run_dir = only_run(tmp_path / "out")
+    done = CliRunner().invoke(app, ["train", "--resume", str(run_dir), "train.epochs=2"])
+    assert done.exit_code == 2 and "train.min_steps" in done.stderr  # 2 epochs are still within the 4 steps
+    train(["--resume", str(run_dir), "train.min_steps=6"])
+    assert (run_dir / "history.csv").read_text().splitlines()[-1].startswith("3,")

@@ -209,8 +209,9 @@ def test_standardizer_is_per_feature_and_safe_on_a_constant_column() -> None:
 # ------------------------------------------------------------- checkpoints of the first format
 
 
-def test_a_version_1_checkpoint_still_loads_and_predicts_the_same(tmp_path: Path) -> None:
-    cfg = load_config(write_config(tmp_path / "c.yaml", model={"likelihood": "learned"},
+@pytest.mark.parametrize("likelihood", ["fixed", "learned", "heteroscedastic"])
+def test_a_version_1_checkpoint_still_loads_and_predicts_the_same(tmp_path: Path, likelihood: str) -> None:
+    cfg = load_config(write_config(tmp_path / "c.yaml", model={"likelihood": likelihood},
                                    data={"standardize": True}, train={"epochs": 5}))
     session = bbbrun.start_session(cfg)
     run_dir = RunDir(tmp_path / "run")
@@ -219,6 +220,8 @@ def test_a_version_1_checkpoint_still_loads_and_predicts_the_same(tmp_path: Path
     payload = torch.load(run_dir.checkpoint, weights_only=True)
     # The same checkpoint as bbbrun 0.1 wrote it: scalar statistics, likelihood tensors at the top.
     old_state = {k.removeprefix("likelihood."): v for k, v in payload["model"].items()}
+    if likelihood == "heteroscedastic":  # version 1 kept an unused fixed scale for it too
+        old_state["fixed_noise_std"] = torch.tensor(0.1)
     old_state["x_shift"], old_state["x_scale"] = old_state["x_shift"][0], old_state["x_scale"][0]
     old = {**payload, "format_version": 1, "model": old_state}
     del old["input_dim"], old["feature_names"], old["target_name"], old["categories"]

@@ -97,6 +97,7 @@ BAD_CSV = [
     ("target-as-feature", "a,y\n1,2\n3,4\n", {"features": ("a", "y")}, "also listed in data.features"),
     ("not-utf8", "a,y\n1,2\n", {}, None),
     ("nan", "a,y\n1,2\nnan,3\n4,5\n", {}, "expected a finite number"),
+    ("beyond-float32", "a,y\n1,2\n1e39,3\n4,5\n", {}, "beyond the range"),
 ]
 
 
@@ -165,6 +166,8 @@ def test_npz_shapes(tmp_path: Path, x_shape: tuple[int, ...], y_shape: tuple[int
     ({"x": np.array([["a", "b"]] * 5), "y": np.zeros(5)}, "numeric"),
     ({"x": np.array([1.0, np.inf, 2, 3, 4]), "y": np.arange(5.0)}, "inputs must be finite"),
     ({"x": np.array([object()] * 5), "y": np.zeros(5)}, "not a readable NPZ"),
+    ({"x": np.zeros((5, 0)), "y": np.zeros(5)}, "d > 0"),
+    ({"x": np.array([1.0, 1e39, 2, 3, 4]), "y": np.arange(5.0)}, "not finite in float32"),
 ])
 def test_bad_npz_is_refused(tmp_path: Path, arrays: dict, expect: str) -> None:
     np.savez(tmp_path / "d.npz", **arrays)
@@ -174,8 +177,10 @@ def test_bad_npz_is_refused(tmp_path: Path, arrays: dict, expect: str) -> None:
 
 def test_a_file_that_is_not_npz_is_refused(tmp_path: Path) -> None:
     (tmp_path / "d.npz").write_text("not a zip")
-    with pytest.raises(DataError, match="not a readable NPZ"):
-        make_dataset(DataConfig(source=Source.NPZ, path=str(tmp_path / "d.npz")), 0)
+    np.save(tmp_path / "a.npy", np.zeros((5, 2)))
+    for path in (tmp_path / "d.npz", tmp_path / "a.npy"):
+        with pytest.raises(DataError, match="not a readable NPZ"):
+            make_dataset(DataConfig(source=Source.NPZ, path=str(path)), 0)
 
 
 # ------------------------------------------------------------------ UCI folders

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bbbrun.data.base import Dataset, column
+from bbbrun.data.table import FLOAT32_MAX
 from bbbrun.errors import DataError
 
 
@@ -41,9 +42,14 @@ def constant_column_warnings(x_train: np.ndarray, names: tuple[str, ...],
 
 
 def check_finite(x: np.ndarray, y: np.ndarray, where: str) -> None:
+    """Every value finite, and finite in float32, the precision the model computes in."""
+    x = np.where(np.abs(x) > FLOAT32_MAX, np.inf, x)
+    y = np.where(np.abs(y) > FLOAT32_MAX, np.inf, y)
     bad = np.argwhere(~np.isfinite(x))
     if len(bad):
-        raise DataError(f"{where}: x[{bad[0][0]}, {bad[0][1]}] is {x[tuple(bad[0])]}; inputs must be finite")
+        raise DataError(f"{where}: x[{bad[0][0]}, {bad[0][1]}] is not finite in float32; inputs must be finite numbers "
+                        "within about ±3.4e38")
     bad_y = np.flatnonzero(~np.isfinite(y))
     if len(bad_y):
-        raise DataError(f"{where}: y[{bad_y[0]}] is {y[bad_y[0]]}; targets must be finite")
+        raise DataError(f"{where}: y[{bad_y[0]}] is not finite in float32; targets must be finite numbers within "
+                        "about ±3.4e38")

@@ -70,7 +70,7 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 raise DataError(f"{path} has no array {missing[0]!r}; an NPZ data file needs arrays x and y "
                                 f"(it has {', '.join(archive.files) or 'none'})")
             x, y = archive["x"], archive["y"]
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+    except (OSError, ValueError, TypeError, zipfile.BadZipFile, EOFError) as err:
         raise DataError(f"{path} is not a readable NPZ file of numeric arrays ({str(err)[:120]})") from None
     return shape_npz(path, x, y)
 
@@ -80,9 +80,9 @@ def shape_npz(path: Path, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.
         raise DataError(f"{path}: x and y must be numeric arrays, got {x.dtype} and {y.dtype}")
     x = x.reshape(-1, 1) if x.ndim == 1 else x
     y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
-    if x.ndim != 2 or y.ndim != 1 or len(x) != len(y) or len(y) == 0:
+    if x.ndim != 2 or y.ndim != 1 or len(x) != len(y) or len(y) == 0 or x.shape[1] == 0:
         raise DataError(f"{path}: expected x of shape (n, d) or (n,) and y of shape (n,) or (n, 1) with the same "
-                        f"n > 0, got {x.shape} and {y.shape}")
+                        f"n > 0 and d > 0, got {x.shape} and {y.shape}")
     x, y = x.astype(np.float64), y.astype(np.float64)
     check_finite(x, y, str(path))
     return x, y

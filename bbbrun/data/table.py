@@ -17,6 +17,7 @@ from bbbrun.errors import DataError
 from bbbrun.files import check_readable_file
 
 DELIMITERS = (",", ";", "\t")
+FLOAT32_MAX = 3.4028234663852886e38  # the model computes in float32
 
 
 @dataclass(frozen=True)
@@ -105,4 +106,7 @@ def parse_number(path: Path, row: int, name: str, text: str) -> float:
         value = math.nan
     if not math.isfinite(value):
         raise DataError(f"{path}, data row {row}, column {name!r}: expected a finite number, got {cell[:40]!r}")
+    if abs(value) > FLOAT32_MAX:
+        raise DataError(f"{path}, data row {row}, column {name!r}: {cell[:40]} is beyond the range the model "
+                        f"computes in (about ±3.4e38); rescale the column")
     return value

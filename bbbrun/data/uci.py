@@ -57,6 +57,8 @@ def read_matrix(folder: Path) -> np.ndarray:
                             "and index_train_K.txt / index_test_K.txt")
     try:
         table = np.loadtxt(folder / "data.txt", dtype=np.float64, ndmin=2)
+    except OSError as err:
+        raise DataError(f"cannot read {folder / 'data.txt'}: {err.strerror or err}") from None
     except ValueError as err:
         raise DataError(f"{folder / 'data.txt'} is not a table of numbers ({str(err)[:120]})") from None
     check_finite(table, np.zeros(len(table)), str(folder / "data.txt"))
@@ -69,6 +71,8 @@ def read_indices(path: Path, limit: int, what: str) -> np.ndarray:
         raise DataError(f"{path} is missing ({what})")
     try:
         values = np.loadtxt(path, dtype=np.float64, ndmin=1)
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror or err}") from None
     except ValueError:
         raise DataError(f"{path} must hold one whole number per line ({what})") from None
     if len(values) == 0 or not np.all(values == np.round(values)):

@@ -117,6 +117,11 @@ def check_payload(path: Path, payload: Any) -> dict[str, Any]:
 def upgrade_v1(payload: dict[str, Any]) -> dict[str, Any]:
     """A version-1 payload in version 2's shape: one input named x, the likelihood's tensors renamed."""
     state = payload.get("model")
+    config = payload.get("config")
+    likelihood = config.get("model", {}).get("likelihood") if isinstance(config, dict) else None
+    if isinstance(state, dict) and likelihood != "fixed":
+        # Version 1 kept a fixed-scale buffer for the heteroscedastic likelihood too, unused there.
+        state = {k: v for k, v in state.items() if k != "fixed_noise_std"}
     if isinstance(state, dict):
         renamed = {(f"likelihood.{k}" if k in V1_LIKELIHOOD_KEYS else k): v for k, v in state.items()}
         for key in ("x_shift", "x_scale"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bbbrun.config import Config
+from bbbrun.config import Config, Source
 from bbbrun.data import Dataset
 from bbbrun.evaluate.regression import PredictiveSummary, calibration_curve
 
@@ -45,7 +45,9 @@ def write_range_plots(paths: dict[str, Path], ds: Dataset, cfg: Config, grid: np
     from bbbrun import plots
 
     band = band_arrays(summary)
-    train_range = (cfg.data.x_min, cfg.data.x_max)
+    # Generated data spans its configured range; data from files spans what the training rows hold.
+    generated = cfg.data.source is Source.FUNCTION
+    train_range = (cfg.data.x_min, cfg.data.x_max) if generated else (float(ds.x_train.min()), float(ds.x_train.max()))
     for name, title, x, y, _ in split_views(ds):
         fig = plots.plot_band(grid.ravel(), band, title, cfg.predict.interval, points=(x.ravel(), y.ravel()),
                               train_range=train_range, f_true=f_grid)

@@ -2,7 +2,8 @@
 
     <out>/<name>/<timestamp>/          a run (RunDir)
         config.yaml  checkpoint.pt  history.csv  metrics.json  run.log  splits.json (file data)
-        train.png  val.png  loss.png  calibration.png
+        train.png  val.png  loss.png  calibration.png       (one input)
+        <val|test>_<predicted|errors|pit|calibration>.png   (more inputs)
     <out>/sweeps/<name>/<timestamp>/   a sweep (SweepDir)
         sweep.yaml  summary.csv  summary.json  comparison.png  slurm/
         benchmark.json  benchmark.csv  (a benchmark: <out>/benchmarks/<name>/<timestamp>/)
@@ -66,6 +67,11 @@ class RunDir:
     def figure(self, name: str) -> Path:
         """One of FIGURES as a PNG path."""
         return self.path / f"{name}.png"
+
+    def split_figure(self, split: str, kind: str) -> Path:
+        """A figure of one split's rows for inputs of more than one feature: <split>_<kind>.png
+        (kinds: predicted, errors, pit, calibration)."""
+        return self.path / f"{split}_{kind}.png"
 
     def range_figure(self, name: str, x_min: float, x_max: float) -> Path:
         """A band plot over [x_min, x_max]: its own name, so it never replaces the run's own figure."""

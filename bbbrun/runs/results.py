@@ -86,7 +86,7 @@ def write_split_figures(session: Session, run_dir: RunDir, samples: dict[str, Re
         if split in samples:
             y = splits[split][1]
             u = pit(samples[split], torch.from_numpy(y.ravel()).to(session.device)).cpu().numpy()
-            paths = {kind: run_dir.figure(f"{split}_{kind}") for kind in FEATURE_FIGURES}
+            paths = {kind: run_dir.split_figure(split, kind) for kind in FEATURE_FIGURES}
             write_feature_plots(paths, split, y, summaries[split], u)
 
 

@@ -13,7 +13,7 @@ from bbbrun.config import Config, config_from_dict, config_to_dict, load_config,
 from bbbrun.data import Dataset, fit_standardizer, make_dataset
 from bbbrun.errors import CheckpointError, ConfigError
 from bbbrun.fit import checkpoint as ckpt
-from bbbrun.fit.loop import TrainData, Trainee, TrainState, make_optimizer
+from bbbrun.fit.loop import TrainData, Trainee, TrainState, make_optimizer, planned_epochs
 from bbbrun.runs.layout import RunDir, checkpoint_file, new_run_dir, run_dir_of_checkpoint
 
 # What a resume may change: how long and where it trains, nothing that defines the model or data.
@@ -80,12 +80,15 @@ def resume_session(target: Path, overrides: list[str]) -> tuple[Session, RunDir]
             raise ConfigError(f"on --resume only train.* and device may change, not {key!r}")
         set_dotted(raw, key, value)
     cfg = config_from_dict(raw)
-    if payload["epoch"] >= cfg.train.epochs and payload["status"] == "completed":
-        raise ConfigError(f"{path} already completed {payload['epoch']} epochs; raise train.epochs to go on")
     try:
-        return start_session(cfg, payload), run_dir_of_checkpoint(path)
+        session = start_session(cfg, payload)
     except CheckpointError as err:
         raise CheckpointError(f"{path}: {err}") from None
+    planned = planned_epochs(cfg.train, session.trainee.data.num_train)
+    if payload["epoch"] >= planned and payload["status"] == "completed":
+        raise ConfigError(f"{path} already completed {payload['epoch']} epochs; raise train.epochs (or "
+                          "train.min_steps) to go on")
+    return session, run_dir_of_checkpoint(path)
 
 
 def open_run(config: Path | None, overrides: list[str], out: Path, resume: Path | None) -> tuple[Session, RunDir]:
