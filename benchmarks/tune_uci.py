@@ -6,7 +6,7 @@ never read. Each candidate trains a heteroscedastic 1x50 ReLU network for a
 budget of optimiser steps, and the table gives the mean validation
 log-likelihood ± standard error over splits, and the mean validation RMSE.
 
-    python benchmarks/tune_uci.py [--candidates A6,A1] [--splits 5] [--naval-splits 3] [--uci ../shared/uci]
+    python benchmarks/tune_uci.py [--candidates A6,A1] [--sets bostonHousing,yacht] [--splits 5] [--naval-splits 3]
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "A5": {"optim": {"lr": 0.005}},
     "A6": {"train": {"batch_size": 128}},
     "B1": {"train": {"batch_size": 1024, "epochs": 3000, "min_steps": None}},
+    "C1": {"train": {"batch_size": 256}},
+    "C2": {"train": {"batch_size": 128}, "model": {"prior_std": 0.5}},
 }
 
 
@@ -92,7 +94,7 @@ def cell(rows: list[dict[str, Any]]) -> str:
     lls = [r["ll"] for r in rows]
     se = statistics.stdev(lls) / math.sqrt(len(lls)) if len(lls) > 1 else float("nan")
     return (f"{statistics.fmean(lls):.3f} ± {se:.3f} / {statistics.fmean(r['rmse'] for r in rows):.3g} "
-            f"({statistics.fmean(r['seconds'] for r in rows):.0f} s)")
+            f"(worst {min(lls):.2f}; {statistics.fmean(r['seconds'] for r in rows):.0f} s)")
 
 
 def main() -> int:
@@ -100,16 +102,18 @@ def main() -> int:
     parser.add_argument("--candidates", default="A6,A1,A5,A4,A2,B1")
     parser.add_argument("--splits", type=int, default=5)
     parser.add_argument("--naval-splits", type=int, default=3)
+    parser.add_argument("--sets", default=",".join(SETS), help="comma-separated folder names")
     parser.add_argument("--uci", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "uci")
     args = parser.parse_args()
     names = args.candidates.split(",")
-    jobs = [(name, args.uci / s, k) for name in names for s in SETS
+    sets = args.sets.split(",")
+    jobs = [(name, args.uci / s, k) for name in names for s in sets
             for k in range(args.naval_splits if s.startswith("naval") else args.splits)]
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         results = pool.map(score, jobs)
-    print("| candidate | " + " | ".join(SETS) + " |\n|---|" + "---|" * len(SETS))
+    print("| candidate | " + " | ".join(sets) + " |\n|---|" + "---|" * len(sets))
     for name in names:
-        cells = [cell([r for r in results if r["candidate"] == name and r["set"] == s]) for s in SETS]
+        cells = [cell([r for r in results if r["candidate"] == name and r["set"] == s]) for s in sets]
         print(f"| {name} {CANDIDATES[name] or '(base)'} | " + " | ".join(cells) + " |")
     return 0
 
