@@ -69,8 +69,8 @@ def score(job: tuple[str, Path, int]) -> dict[str, Any]:
     import torch
 
     from bbbrun.bnn.network import BayesianNetwork
+    from bbbrun.bnn.standardize import fit_standardizer
     from bbbrun.config import config_from_dict
-    from bbbrun.data import fit_standardizer
     from bbbrun.evaluate.predictive import sample_predictive
     from bbbrun.evaluate.regression import mixture_nll, rmse
     from bbbrun.fit.loop import TrainData, Trainee, fit, make_optimizer

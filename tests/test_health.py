@@ -12,8 +12,8 @@ import torch
 from conftest import write_config
 
 from bbbrun.bnn.likelihoods.gaussian import GaussianSamples, HeteroscedasticGaussian, inverse_softplus
+from bbbrun.bnn.standardize import Standardizer
 from bbbrun.config import Config, Likelihood, ModelConfig, OptimConfig, Prior, load_config
-from bbbrun.data.standardize import Standardizer
 from bbbrun.evaluate.predictive import predictive_at
 from bbbrun.evaluate.regression import summarize
 from bbbrun.runs import health

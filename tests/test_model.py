@@ -11,8 +11,8 @@ import torch
 from bbbrun.bnn.likelihoods.gaussian import gaussian_nll
 from bbbrun.bnn.loss import negative_elbo
 from bbbrun.bnn.network import BayesianNetwork, Output
+from bbbrun.bnn.standardize import fit_standardizer
 from bbbrun.config import Config, KLWeighting, config_from_dict
-from bbbrun.data import fit_standardizer
 from bbbrun.evaluate.predictive import sample_predictive
 from bbbrun.evaluate.regression import summarize
 from bbbrun.fit.loop import TrainData, Trainee, TrainState, fit, history_columns, make_optimizer

@@ -138,7 +138,8 @@ def test_slurm_without_slurm_is_one_line(tiny_config: Path, tmp_path: Path, monk
 
 def test_help_texts_read_cleanly_at_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "80")
-    for command in ([], ["train"], ["config"], ["plot"], ["predict"], ["sweep"]):
+    for command in ([], ["train"], ["config"], ["plot"], ["predict"], ["evaluate"], ["sweep"], ["benchmark"],
+                    ["benchmark", "uci"]):
         text = CliRunner().invoke(app, [*command, "--help"]).stdout
         assert "Usage" in text
         for line in text.splitlines():

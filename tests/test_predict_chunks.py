@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from bbbrun.bnn.network import BayesianNetwork
+from bbbrun.bnn.standardize import Standardizer
 from bbbrun.config import Likelihood, ModelConfig
-from bbbrun.data import Standardizer
 from bbbrun.evaluate import predictive as predict
 from bbbrun.evaluate import regression as metrics
 from bbbrun.evaluate.predictive import sample_predictive

@@ -19,9 +19,10 @@ from typer.testing import CliRunner
 import bbbrun
 from bbbrun.bnn.likelihoods import Likelihood, RegressionSamples, SampleBuffer
 from bbbrun.bnn.network import BayesianNetwork
+from bbbrun.bnn.standardize import Standardizer, fit_standardizer
 from bbbrun.cli import app
 from bbbrun.config import DataConfig, ModelConfig, load_config
-from bbbrun.data import SOURCES, Dataset, Standardizer, fit_standardizer, split_indices
+from bbbrun.data import SOURCES, Dataset, split_indices
 from bbbrun.data.base import column
 from bbbrun.evaluate.predictive import sample_predictive
 from bbbrun.evaluate.regression import evaluate, mixture_nll, pit, summarize
@@ -47,6 +48,12 @@ class LaplaceSamples(RegressionSamples):
 
     def aleatoric_std(self) -> torch.Tensor:
         return (math.sqrt(2.0) * self.b).expand(self.f.shape[1]).contiguous()
+
+    def points(self, index: slice, dtype: torch.dtype | None = None) -> LaplaceSamples:
+        def part(t: torch.Tensor) -> torch.Tensor:
+            return t[:, index] if dtype is None else t[:, index].to(dtype)
+
+        return LaplaceSamples(part(self.f), self.b if dtype is None else self.b.to(dtype), part(self.y))
 
 
 class LaplaceBuffer(SampleBuffer):

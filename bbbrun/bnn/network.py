@@ -12,8 +12,8 @@ from torch import nn
 
 from bbbrun.bnn import layers
 from bbbrun.bnn.likelihoods import Likelihood, make_likelihood
+from bbbrun.bnn.standardize import Standardizer
 from bbbrun.config import Activation, Estimator, KLEstimator, ModelConfig, Prior
-from bbbrun.data.standardize import Standardizer
 
 ACTIVATIONS: dict[Activation, Callable[[torch.Tensor], torch.Tensor]] = {
     Activation.RELU: F.relu, Activation.TANH: torch.tanh, Activation.SILU: F.silu,

@@ -13,7 +13,6 @@ from bbbrun.data.base import Dataset, DataSource
 from bbbrun.data.files import CsvSource, NpzSource
 from bbbrun.data.functions import FunctionSource, true_function
 from bbbrun.data.splits import split_indices
-from bbbrun.data.standardize import Standardizer, fit_standardizer
 from bbbrun.data.uci import UciSource
 from bbbrun.errors import DataError
 
@@ -48,8 +47,6 @@ __all__ = [
     "SOURCES",
     "DataSource",
     "Dataset",
-    "Standardizer",
-    "fit_standardizer",
     "ground_truth",
     "make_dataset",
     "plot_range",

@@ -10,7 +10,8 @@ from bbbrun.errors import DataError
 
 def numeric_column(table: Table, name: str) -> np.ndarray:
     """A column as float64 numbers; an empty or non-numeric cell names its row and column."""
-    return np.array([parse_number(table.path, i + 1, name, cell) for i, cell in enumerate(table.column(name))])
+    first = table.first_row
+    return np.array([parse_number(table.path, first + i, name, c) for i, c in enumerate(table.column(name))])
 
 
 def check_numeric(table: Table, names: tuple[str, ...], categorical: tuple[str, ...]) -> None:

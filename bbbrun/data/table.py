@@ -7,11 +7,14 @@ later, by whoever knows which columns are inputs.
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import io
+import itertools
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from bbbrun.errors import DataError
 from bbbrun.files import check_readable_file
@@ -25,6 +28,7 @@ class Table:
     path: Path
     header: tuple[str, ...]
     rows: list[list[str]]
+    first_row: int = 1  # the file's data-row number of rows[0], for messages (a chunk of a larger file)
 
     def column(self, name: str) -> list[str]:
         index = self.header.index(name)
@@ -40,31 +44,49 @@ class Table:
 
 def read_table(path: Path, what: str = "CSV data") -> Table:
     """Every row of a delimited text file, checked for a header and a constant number of fields."""
-    text = read_text(path, what)
-    delimiter = sniff_delimiter(text.partition("\n")[0])
-    try:
-        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    except csv.Error as err:
-        raise DataError(f"{path} is not a readable CSV file ({err})") from None
-    records = [r for r in records if any(field.strip() for field in r)]  # blank lines carry nothing
-    if not records:
-        raise DataError(f"{path} is empty; expected a header row and data rows")
-    header = tuple(name.strip() for name in records[0])
-    check_header(path, header)
-    for number, row in enumerate(records[1:], start=1):
-        if len(row) != len(header):
-            raise DataError(f"{path}, data row {number}: {len(row)} fields where the header has {len(header)}")
-    return Table(path, header, records[1:])
-
-
-def read_text(path: Path, what: str) -> str:
     check_readable_file(path, what, DataError)
+    with csv_errors(path), path.open(newline="", encoding="utf-8-sig") as handle:
+        header, numbered = open_rows(path, handle)
+        rows = [row for _, row in checked_widths(path, header, numbered)]
+    return Table(path, header, rows)
+
+
+@contextlib.contextmanager
+def csv_errors(path: Path) -> Iterator[None]:
+    """A file that cannot be decoded or parsed as CSV, as one DataError line."""
     try:
-        return path.read_bytes().decode("utf-8-sig")
+        yield
     except UnicodeDecodeError:
         raise DataError(f"{path} is not UTF-8 text; expected a CSV file") from None
+    except csv.Error as err:
+        raise DataError(f"{path} is not a readable CSV file ({err})") from None
     except OSError as err:
         raise DataError(f"cannot read {path}: {err.strerror or err}") from None
+
+
+def open_rows(path: Path, handle: TextIO) -> tuple[tuple[str, ...], Iterator[tuple[int, list[str]]]]:
+    """The checked header, and the data rows numbered from 1, read lazily; blank lines carry nothing.
+
+    The delimiter is sniffed from the first non-blank line.
+    """
+    lines = iter(handle)
+    first = next((line for line in lines if line.strip()), None)
+    if first is None:
+        raise DataError(f"{path} is empty; expected a header row and data rows")
+    reader = csv.reader(itertools.chain([first], lines), delimiter=sniff_delimiter(first))
+    records = (record for record in reader if any(field.strip() for field in record))
+    header = tuple(name.strip() for name in next(records))
+    check_header(path, header)
+    return header, enumerate(records, start=1)
+
+
+def checked_widths(path: Path, header: tuple[str, ...], numbered: Iterable[tuple[int, list[str]]]
+                   ) -> Iterator[tuple[int, list[str]]]:
+    """The numbered rows, each refused unless it has as many fields as the header."""
+    for number, row in numbered:
+        if len(row) != len(header):
+            raise DataError(f"{path}, data row {number}: {len(row)} fields where the header has {len(header)}")
+        yield number, row
 
 
 def sniff_delimiter(first_line: str) -> str:

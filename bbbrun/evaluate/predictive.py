@@ -23,7 +23,12 @@ from bbbrun.config import PredictConfig
 # result independent of the chunk size. Samples are chunked to about 2M
 # activations (8 MB): measured on 2 cores, 2^18 left the threads waiting on
 # Python between short ops and 2^23 ran out of cache; 2^21 was fastest.
+# Points are also padded with zero rows to a multiple of POINT_ALIGN: on this
+# CPU a product of ragged width rounds a column differently in the last bit
+# than one of a multiple of 16 (measured), so without it a point's prediction
+# would depend on how many points share its tile.
 POINT_TILE = 4096
+POINT_ALIGN = 64
 CACHE_ELEMENTS = 2**21
 
 
@@ -38,17 +43,27 @@ def sample_predictive(
     retain_freed_memory()
     generator = torch.Generator().manual_seed(seed)
     w = model.sample_weights(num_samples, generator)  # (S, P)
-    buffer = model.likelihood.new_samples(num_samples, x.shape[0], generator, x.device)
+    num_points = x.shape[0]
+    buffer = model.likelihood.new_samples(num_samples, num_points, generator, x.device)
+    padded = pad_rows(x, POINT_ALIGN)  # (N', d)
     width = max(model.cfg.hidden_dim, model.in_dim)
-    point_chunk, sample_chunk = chunk_shape(x.shape[0], num_samples, width, chunk_elements)
+    point_chunk, sample_chunk = chunk_shape(padded.shape[0], num_samples, width, chunk_elements)
 
     def run_chunk(chunk: tuple[int, int]) -> None:
-        points, samples = slice(chunk[0], chunk[0] + point_chunk), slice(chunk[1], chunk[1] + sample_chunk)
-        buffer.put(samples, points, model.run_samples(x[points], w[samples]))
+        p0, samples = chunk[0], slice(chunk[1], chunk[1] + sample_chunk)
+        kept = min(point_chunk, num_points - p0)  # the tile's real points; the rest is padding
+        raw = model.run_samples(padded[p0 : p0 + point_chunk], w[samples])
+        buffer.put(samples, slice(p0, p0 + kept), raw[:, :kept])
 
-    chunks = [(p0, s0) for p0 in range(0, x.shape[0], point_chunk) for s0 in range(0, num_samples, sample_chunk)]
+    chunks = [(p0, s0) for p0 in range(0, num_points, point_chunk) for s0 in range(0, num_samples, sample_chunk)]
     run_in_parallel(run_chunk, chunks, x.device)
     return buffer.finish()
+
+
+def pad_rows(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """x with zero rows appended up to a multiple of `multiple` rows (x itself when it has that already)."""
+    missing = -x.shape[0] % multiple
+    return x if missing == 0 else torch.cat([x, x.new_zeros(missing, *x.shape[1:])])
 
 
 def predictive_at(model: BayesianNetwork, x: np.ndarray, cfg: PredictConfig, seed: int) -> RegressionSamples:

@@ -16,7 +16,6 @@ The CRPS scores the whole predictive at once from the draws y (see `crps`).
 
 from __future__ import annotations
 
-import copy
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -120,33 +119,13 @@ def mixture_quantiles(samples: RegressionSamples, levels: tuple[float, ...]) -> 
     step = max(1, MIXTURE_CHUNK_ELEMENTS // num_samples)
     aleatoric = samples.aleatoric_std()
     parts = [
-        chunk_quantiles(points_of(samples, slice(p, p + step)), aleatoric[p : p + step], levels)
+        chunk_quantiles(samples.points(slice(p, p + step), torch.float64), aleatoric[p : p + step], levels)
         for p in range(0, num_points, step)
     ]
     return [
         torch.cat([part[i] for part in parts]).to(samples.f.dtype) if parts else samples.f.new_empty(0)
         for i in range(len(levels))
     ]
-
-
-def points_of(samples: RegressionSamples, points: slice) -> RegressionSamples:
-    """A shallow copy of the predictive at some points, in float64.
-
-    A RegressionSamples keeps its per-point state in (S, N) tensors (f, y, a
-    Gaussian's scale): those are sliced along N; anything else is shared.
-    """
-    shape = samples.f.shape
-    part = copy.copy(samples)
-    for name, value in vars(samples).items():
-        if isinstance(value, torch.Tensor) and value.shape == shape:
-            setattr(part, name, as_float64(value[:, points]))
-    return part
-
-
-def as_float64(t: torch.Tensor) -> torch.Tensor:
-    """t in float64, an expanded (stride 0) axis kept expanded rather than copied out."""
-    index = tuple(slice(0, 1) if stride == 0 else slice(None) for stride in t.stride())
-    return t[index].double().expand_as(t)
 
 
 def chunk_quantiles(part: RegressionSamples, aleatoric: torch.Tensor, levels: tuple[float, ...]) -> list[torch.Tensor]:
@@ -215,6 +194,11 @@ def coverage(u: torch.Tensor, level: float) -> float:
     return float(((u - 0.5).abs() <= level / 2).float().mean())
 
 
+def calibration_error(curve: list[tuple[float, float]]) -> float:
+    """Mean absolute gap between observed and nominal coverage over the curve's (nominal, observed) levels."""
+    return sum(abs(observed - nominal) for nominal, observed in curve) / len(curve)
+
+
 def calibration_curve(u: torch.Tensor) -> list[tuple[float, float]]:
     return [(level, coverage(u, level)) for level in CALIBRATION_LEVELS]
 
@@ -266,7 +250,7 @@ def evaluate(
         metrics[f"coverage_{round(level * 100)}"] = coverage(u, level)
     metrics.update(interval_widths(samples, COVERAGE_LEVELS))
     metrics["crps"] = crps(samples, y)
-    metrics["calibration_error"] = sum(abs(obs - nom) for nom, obs in curve) / len(curve)
+    metrics["calibration_error"] = calibration_error(curve)
     metrics["calibration"] = [{"nominal": nom, "observed": obs} for nom, obs in curve]
     metrics["epistemic_std_mean"] = float(summary.epistemic_std.mean())
     metrics["aleatoric_std_mean"] = float(summary.aleatoric_std.mean())

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from bbbrun.bnn.likelihoods import RegressionSamples
-from bbbrun.bnn.likelihoods.gaussian import MIN_SCALE, GaussianLikelihood
+from bbbrun.bnn.likelihoods.gaussian import MIN_SCALE, HeteroscedasticGaussian
 from bbbrun.config import Config, Likelihood, ModelConfig, Prior
 from bbbrun.evaluate.regression import PredictiveSummary, mixture_nll
 from bbbrun.runs.session import Session
@@ -64,6 +64,12 @@ def constant_baseline_nll(y_train: np.ndarray, y_val: np.ndarray) -> float:
     return float(np.mean(0.5 * ((val - m) / s) ** 2 + math.log(s) + 0.5 * math.log(2 * math.pi)))
 
 
+def epochs_setting(cfg: Config) -> str:
+    """How long training was set to run, as the keys that decide it."""
+    steps = cfg.train.min_steps
+    return f"train.epochs={cfg.train.epochs}" + (f", train.min_steps={steps}" if steps is not None else "")
+
+
 def worse_than_constant(val_nll: float, y_train: np.ndarray, y_val: np.ndarray, cfg: Config) -> str | None:
     if float(np.std(y_train)) == 0.0:  # constant targets: the baseline's density is degenerate
         return None
@@ -72,7 +78,7 @@ def worse_than_constant(val_nll: float, y_train: np.ndarray, y_val: np.ndarray, 
         return None
     return (f"validation NLL {val_nll:.3g} is above the {baseline:.3g} of a constant prediction (the training "
             f"targets' mean and std): the fit is worse than no model; likely causes: optim.lr too high "
-            f"({cfg.optim.lr:g}) or too few epochs (train.epochs={cfg.train.epochs})")
+            f"({cfg.optim.lr:g}) or too few epochs ({epochs_setting(cfg)})")
 
 
 # ------------------------------------------------------------ a flat mean
@@ -117,7 +123,7 @@ def flat_mean(mean: torch.Tensor, x_val: np.ndarray, y_val: np.ndarray, cfg: Con
     return (f"the predictive mean is flat (its spread over the validation points, {spread:.3g}, is under "
             f"{FLAT_MEAN_FRACTION:.0%} of the targets' {y_std:.3g}) although neighbouring targets differ only by "
             f"noise of about {noise:.3g}: the network ignores its input; likely causes: too few epochs "
-            f"(train.epochs={cfg.train.epochs}), optim.lr too low ({cfg.optim.lr:g}) or a prior that pulls the "
+            f"({epochs_setting(cfg)}), optim.lr too low ({cfg.optim.lr:g}) or a prior that pulls the "
             f"weights to zero ({key}={scale:g})")
 
 
@@ -143,7 +149,7 @@ def weight_sigmas(rho: torch.Tensor, cfg: Config, num_train: int) -> str | None:
         return (f"the median weight sigma {sigma:.3g} is over {PRIOR_SIGMA_FRACTION:.0%} of the prior's "
                 f"{scale:g} ({key}): the posterior learned nothing from the data; likely causes: too little data "
                 f"({num_train} training points) for {rho.numel()} weights or too few epochs "
-                f"(train.epochs={cfg.train.epochs})")
+                f"({epochs_setting(cfg)})")
     return None
 
 
@@ -192,8 +198,7 @@ def noise_at_bound(noise_std: float | None, y_train: np.ndarray, cfg: Config) ->
 
 def noise_floor(likelihood: Any) -> float:
     """The smallest scale the heteroscedastic head can predict, in data units."""
-    y_scale = float(likelihood.y_scale) if isinstance(likelihood, GaussianLikelihood) else 1.0
-    return MIN_SCALE * y_scale
+    return likelihood.scale_floor() if isinstance(likelihood, HeteroscedasticGaussian) else MIN_SCALE
 
 
 def scale_at_floor(aleatoric_std: torch.Tensor, floor: float, cfg: Config, num_train: int) -> str | None:

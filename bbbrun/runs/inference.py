@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from bbbrun.bnn.likelihoods import RegressionSamples
 from bbbrun.bnn.network import BayesianNetwork
@@ -20,7 +21,7 @@ from bbbrun.data.base import InputSpec
 from bbbrun.data.inputs import read_input_chunks
 from bbbrun.errors import ConfigError, DataError
 from bbbrun.evaluate.predictive import predictive_at
-from bbbrun.evaluate.regression import PredictiveSummary, points_of, summarize
+from bbbrun.evaluate.regression import PredictiveSummary, summarize
 from bbbrun.files import output_errors, write_atomic
 from bbbrun.fit import checkpoint as ckpt
 from bbbrun.runs.figures import write_band_plots, write_range_plots
@@ -29,7 +30,6 @@ from bbbrun.runs.session import resolve_device
 
 GRID_POINTS = 1000
 OUTPUT_COLUMNS = ("mean", "std", "epistemic_std", "aleatoric_std", "lower", "upper")
-PAD_ROWS = 64  # rows are predicted in blocks of a multiple of this (see predictive_rows)
 
 
 @dataclass
@@ -126,18 +126,10 @@ def predict_summary(model: BayesianNetwork, x: np.ndarray, cfg: Config, exact: b
 
 
 def predictive_rows(model: BayesianNetwork, x: np.ndarray, cfg: Config) -> RegressionSamples:
-    """The predictive at x (N, d) in float64, each row's sampled means and scales independent of its neighbours.
-
-    BLAS may round a product of a ragged width differently in the last bit, so
-    the rows are padded with zeros to a multiple of PAD_ROWS (the predictive's
-    tiles are multiples of it too) and cut back. The weight draws depend on the
-    seed alone; the noise draws (samples.y) still depend on N, so what must not
-    depend on the chunking reads f and the scale only.
-    """
-    num_points = x.shape[0]
-    padded = np.zeros((-(-num_points // PAD_ROWS) * PAD_ROWS, x.shape[1]), np.float32)  # (N', d)
-    padded[:num_points] = x
-    return points_of(predictive_at(model, padded, cfg.predict, cfg.seed), slice(0, num_points))
+    """The predictive at x (N, d) in float64. The weight draws depend on the seed alone and each row's
+    sampled means and scales on that row alone (see sample_predictive); the noise draws (samples.y) depend
+    on N, so what must not depend on the chunking of a file reads f and the scale only."""
+    return predictive_at(model, x, cfg.predict, cfg.seed).points(slice(None), torch.float64)
 
 
 def predict_config(trained: TrainedModel, request: PredictRequest) -> Config:

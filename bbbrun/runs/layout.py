@@ -23,6 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from bbbrun.config import read_text_file
 from bbbrun.errors import CheckpointError, ConfigError, OutputError
 from bbbrun.files import output_errors, write_text_atomic
 
@@ -166,6 +169,17 @@ class SweepDir:
     @property
     def plan(self) -> Path:
         return self.path / "sweep.yaml"
+
+    def write_plan(self, plan: dict[str, Any]) -> None:
+        """The sweep's manifest: every run's full config and directory, all a --resume needs."""
+        write_text_atomic(self.plan, yaml.safe_dump(plan, sort_keys=False))
+
+    def read_plan(self) -> Any:
+        """The manifest as plain data, or a ConfigError when it is not YAML."""
+        try:
+            return yaml.safe_load(read_text_file(self.plan, "sweep"))
+        except yaml.YAMLError:
+            raise ConfigError(f"{self.plan} is not a sweep plan written by bbbrun sweep (not YAML)") from None
 
     @property
     def summary_csv(self) -> Path:

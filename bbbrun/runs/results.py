@@ -41,14 +41,15 @@ def run_metrics(session: Session, samples: dict[str, RegressionSamples],
                 summaries: dict[str, PredictiveSummary]) -> dict[str, Any]:
     """metrics.json's content: each held-out split's metrics, the training RMSE, the fitted likelihood, facts."""
     cfg, ds, device = session.cfg, session.dataset, session.device
-    truth = {"val": ds.f_val}
+    splits, truth = ds.splits(), {"val": ds.f_val}
     metrics: dict[str, Any] = {"status": "completed"}
     for split in ("val", "test"):
         if split in samples:
-            y = torch.from_numpy(ds.splits()[split][1].ravel()).to(device)
-            found = evaluate(samples[split], summaries[split], y, column_tensor(truth.get(split), device))
+            f_true = truth.get(split)
+            found = evaluate(samples[split], summaries[split], flat(splits[split][1], device),
+                             None if f_true is None else flat(f_true, device))
             metrics.update({f"{split}_{k}": v for k, v in found.items()})
-    metrics["train_rmse"] = rmse(summaries["train"].mean, torch.from_numpy(ds.y_train.ravel()).to(device))
+    metrics["train_rmse"] = rmse(summaries["train"].mean, flat(ds.y_train, device))
     metrics.update(session.model.likelihood.final_values())
     metrics.update({
         "train_seconds": round(session.state.train_seconds, 3), "epochs_completed": session.state.epoch,
@@ -85,11 +86,11 @@ def write_split_figures(session: Session, run_dir: RunDir, samples: dict[str, Re
     for split in ("val", "test"):
         if split in samples:
             y = splits[split][1]
-            u = pit(samples[split], torch.from_numpy(y.ravel()).to(session.device)).cpu().numpy()
+            u = pit(samples[split], flat(y, session.device)).cpu().numpy()
             paths = {kind: run_dir.split_figure(split, kind) for kind in FEATURE_FIGURES}
             write_feature_plots(paths, split, y, summaries[split], u)
 
 
-def column_tensor(a: np.ndarray | None, device: torch.device) -> torch.Tensor | None:
-    """A (N, 1) array as a flat (N,) tensor on the device; None stays None."""
-    return None if a is None else torch.from_numpy(a.ravel()).to(device)
+def flat(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A (N, 1) array as a flat (N,) tensor on the device."""
+    return torch.from_numpy(a.ravel()).to(device)

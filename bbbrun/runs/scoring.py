@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from bbbrun.data.inputs import read_input_chunks
-from bbbrun.evaluate.regression import evaluate, summarize
+from bbbrun.evaluate.regression import calibration_error, evaluate, summarize
 from bbbrun.files import write_text_atomic
 from bbbrun.runs.inference import TrainedModel, check_output_file, load_model, predictive_rows, with_samples
 
@@ -52,7 +52,7 @@ class MetricTotals:
                                   for k, v in self.sums.items()}
         if self.covered:
             curve = [(level, round(count) / n) for level, count in sorted(self.covered.items())]
-            out["calibration_error"] = sum(abs(observed - level) for level, observed in curve) / len(curve)
+            out["calibration_error"] = calibration_error(curve)
             out["calibration"] = [{"nominal": level, "observed": observed} for level, observed in curve]
         out["n"] = n
         return out

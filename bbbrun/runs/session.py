@@ -9,8 +9,9 @@ from typing import Any
 import torch
 
 from bbbrun.bnn.network import BayesianNetwork
+from bbbrun.bnn.standardize import fit_standardizer
 from bbbrun.config import Config, config_from_dict, config_to_dict, load_config, parse_override, set_dotted
-from bbbrun.data import Dataset, fit_standardizer, make_dataset
+from bbbrun.data import Dataset, make_dataset
 from bbbrun.errors import CheckpointError, ConfigError
 from bbbrun.fit import checkpoint as ckpt
 from bbbrun.fit.loop import TrainData, Trainee, TrainState, make_optimizer, planned_epochs

@@ -22,7 +22,6 @@ from bbbrun.config import (
     config_from_dict,
     config_to_dict,
     parse_override,
-    read_text_file,
     read_yaml_mapping,
     set_dotted,
 )
@@ -287,15 +286,14 @@ def run_dir_name(index: int, swept: dict[str, Any]) -> str:
     return f"{index:03d}_{UNSAFE.sub('_', label)[:120]}"
 
 
-def read_plan_file(path: Path) -> SweepPlan:
-    """A sweep root's sweep.yaml, as written by `plan_to_dict`."""
-    raw = yaml.safe_load(read_text_file(path, "sweep"))
+def plan_from_dict(raw: Any, where: Path) -> SweepPlan:
+    """A plan as `plan_to_dict` wrote it (read back from the sweep directory at `where`)."""
     try:
         runs = [RunPlan(**run) for run in raw["runs"]]
         metric = Metric(raw["metric"]["name"], Goal(raw["metric"]["goal"]))
         return SweepPlan(raw["name"], list(raw["swept_keys"]), runs, metric, SlurmOptions(**raw["slurm"]))
     except (KeyError, TypeError, ValueError) as err:
-        raise ConfigError(f"{path} is not a sweep.yaml written by bbbrun sweep ({err})") from None
+        raise ConfigError(f"{where} is not a sweep plan written by bbbrun sweep ({err})") from None
 
 
 def plan_to_dict(plan: SweepPlan) -> dict[str, Any]:

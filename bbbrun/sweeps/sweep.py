@@ -14,14 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bbbrun.errors import ConfigError, Interrupted, SweepFailed
-from bbbrun.files import write_text_atomic
 from bbbrun.runs.layout import SweepDir
 from bbbrun.sweeps.executors import Executor, RunJob
 from bbbrun.sweeps.executors.base import failure, not_run, summarize_metrics
-from bbbrun.sweeps.grid import SweepPlan, expand, format_value, plan_to_dict, read_plan_file, read_spec
+from bbbrun.sweeps.grid import SweepPlan, expand, format_value, plan_from_dict, plan_to_dict, read_spec
 from bbbrun.sweeps.summary import write_summary
 
 
@@ -60,7 +57,7 @@ def prepare(request: SweepRequest) -> Prepared:
 def resume_plan(path: Path) -> Prepared:
     """A sweep (or benchmark) directory's own plan, to finish what it has not."""
     existing = SweepDir.existing(path)
-    return Prepared(read_plan_file(existing.plan), existing)
+    return Prepared(plan_from_dict(existing.read_plan(), existing.plan), existing)
 
 
 def plan_from_args(sources: list[str]) -> SweepPlan:
@@ -93,7 +90,7 @@ def open_sweep(prepared: Prepared, out: Path, kind: str = "sweeps") -> SweepDir:
     if prepared.existing is not None:
         return prepared.existing
     sweep = SweepDir.create(out, prepared.plan.name, kind)
-    write_text_atomic(sweep.plan, yaml.safe_dump(plan_to_dict(prepared.plan), sort_keys=False))
+    sweep.write_plan(plan_to_dict(prepared.plan))
     return sweep
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from bbbrun.bnn.likelihoods.base import Likelihood, RegressionSamples, SampleBuffer
 from bbbrun.bnn.likelihoods.gaussian import FixedGaussian, HeteroscedasticGaussian, LearnedGaussian
+from bbbrun.bnn.standardize import Standardizer
 from bbbrun.config import ModelConfig
-from bbbrun.data.standardize import Standardizer
 from bbbrun.errors import ConfigError
 
 LIKELIHOODS: dict[str, type[Likelihood]] = {

@@ -38,6 +38,10 @@ class RegressionSamples(ABC):
     def aleatoric_std(self) -> torch.Tensor:
         """(N,) the noise's standard deviation, root mean square over samples."""
 
+    @abstractmethod
+    def points(self, index: slice, dtype: torch.dtype | None = None) -> RegressionSamples:
+        """The predictive at a slice of the points, optionally in another dtype (no copy when neither changes)."""
+
 
 class SampleBuffer(ABC):
     """Collects a predictive chunk by chunk; chunks write disjoint slices, so any order gives the same result."""

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 
 from bbbrun.bnn.layers import LOG_SQRT_2PI
 from bbbrun.bnn.likelihoods.base import Likelihood, RegressionSamples, SampleBuffer
+from bbbrun.bnn.standardize import Standardizer
 from bbbrun.config import ModelConfig
-from bbbrun.data.standardize import Standardizer
 
 MIN_SCALE = 1e-4  # floor on a predicted noise scale, in standardised units
 
@@ -40,6 +40,11 @@ def compact(t: torch.Tensor) -> torch.Tensor:
     return t[index]
 
 
+def converted(t: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """t in dtype, an expanded (stride 0) axis kept expanded rather than copied out."""
+    return t if dtype is None else compact(t).to(dtype).expand_as(t)
+
+
 class GaussianSamples(RegressionSamples):
     """Per-sample means f and scales; `scale` is an expanded (S, N) view when one scale serves every point."""
 
@@ -60,6 +65,9 @@ class GaussianSamples(RegressionSamples):
     def aleatoric_std(self) -> torch.Tensor:
         num_points = self.f.shape[1]
         return compact(self.scale).square().mean(0).sqrt().expand(num_points).contiguous()
+
+    def points(self, index: slice, dtype: torch.dtype | None = None) -> GaussianSamples:
+        return GaussianSamples(*(converted(t[:, index], dtype) for t in (self.f, self.scale, self.y)))
 
 
 class GaussianSampleBuffer(SampleBuffer):
@@ -167,3 +175,7 @@ class HeteroscedasticGaussian(GaussianLikelihood):
 
     def _scale_head(self, raw: torch.Tensor) -> torch.Tensor:
         return (F.softplus(raw[..., 1:]) + MIN_SCALE) * self.y_scale
+
+    def scale_floor(self) -> float:
+        """The smallest scale the head can predict, in data units."""
+        return MIN_SCALE * float(self.y_scale)

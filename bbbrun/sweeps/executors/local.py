@@ -7,7 +7,7 @@ import multiprocessing
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from bbbrun.sweeps.executors.base import (
     Executor,
@@ -34,7 +34,6 @@ class SerialExecutor(Executor):
 class LocalExecutor(Executor):
     """`--executor local`: a spawn process pool; each worker gets cores // workers torch threads and a GPU."""
 
-    captures_output: ClassVar[bool] = True
 
     def thread_share(self) -> int:
         return max(1, available_cores() // self.workers())

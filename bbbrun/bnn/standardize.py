@@ -1,4 +1,4 @@
-"""Per-feature standardisation: the affine map between the data's units and the network's."""
+"""Per-feature standardisation: the affine map between the data's units and the network's, from training rows."""
 
 from __future__ import annotations
 
