@@ -58,6 +58,13 @@ def test_nll_above_the_constant_baseline_warns_with_the_learning_rate() -> None:
     assert message.startswith(f"validation NLL {baseline + 0.5:.3g} is above the {baseline:.3g}")
     assert "optim.lr too high (5)" in message
     assert health.worse_than_constant(baseline - 0.5, y_train, y_val, cfg) is None
+    # A fixed noise scale far under the errors is named as the cause, not the learning rate.
+    fixed = health.worse_than_constant(baseline + 0.5, y_train, y_val, Config(), val_rmse=1.5)
+    assert fixed is not None and "model.likelihood_std=0.1" in fixed and "optim.lr" not in fixed
+    close = health.worse_than_constant(baseline + 0.5, y_train, y_val, Config(), val_rmse=0.2)
+    assert close is not None and "optim.lr" in close
+    failed_mean = health.worse_than_constant(baseline + 0.5, y_train, y_val, Config(), val_rmse=1e6)
+    assert failed_mean is not None and "optim.lr" in failed_mean
 
 
 def test_constant_training_targets_skip_the_baseline() -> None:

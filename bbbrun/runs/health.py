@@ -26,6 +26,7 @@ MAX_NEIGHBOUR_POINTS = 2000  # the noise estimate's pairwise distances stay a (2
 COLLAPSED_SIGMA = 1e-5
 PRIOR_SIGMA_FRACTION = 0.9
 MIN_KL_PER_POINT = 1.0  # nats
+FIXED_SCALE_MARGIN = 3.0  # errors this many times a fixed noise scale: that scale, not the fit, costs the NLL
 MIN_NOISE_FRACTION = 1e-3  # of the training targets' std
 FLOOR_MARGIN = 2.0  # a mean predicted scale within this factor of MIN_SCALE sits on the floor
 
@@ -37,7 +38,8 @@ def fit_warnings(
     cfg, ds, model = session.cfg, session.dataset, session.model
     num_train = len(ds.y_train)
     messages = [
-        worse_than_constant(validation_nll(val, ds.y_val, metrics), ds.y_train, ds.y_val, cfg),
+        worse_than_constant(validation_nll(val, ds.y_val, metrics), ds.y_train, ds.y_val, cfg,
+                            metrics.get("val_rmse")),
         flat_mean(summaries["val"].mean, ds.x_val, ds.y_val, cfg),
         weight_sigmas(model.rho, cfg, num_train),
         kl_dominates(session.state.history, cfg, num_train, model.num_weights),
@@ -70,15 +72,27 @@ def epochs_setting(cfg: Config) -> str:
     return f"train.epochs={cfg.train.epochs}" + (f", train.min_steps={steps}" if steps is not None else "")
 
 
-def worse_than_constant(val_nll: float, y_train: np.ndarray, y_val: np.ndarray, cfg: Config) -> str | None:
+def worse_than_constant(val_nll: float, y_train: np.ndarray, y_val: np.ndarray, cfg: Config,
+                        val_rmse: float | None = None) -> str | None:
     if float(np.std(y_train)) == 0.0:  # constant targets: the baseline's density is degenerate
         return None
     baseline = constant_baseline_nll(y_train, y_val)
     if not val_nll > baseline:
         return None
     return (f"validation NLL {val_nll:.3g} is above the {baseline:.3g} of a constant prediction (the training "
-            f"targets' mean and std): the fit is worse than no model; likely causes: optim.lr too high "
-            f"({cfg.optim.lr:g}) or too few epochs ({epochs_setting(cfg)})")
+            f"targets' mean and std): the fit is worse than no model; likely causes: "
+            f"{worse_than_constant_causes(cfg, val_rmse, float(np.std(y_val)))}")
+
+
+def worse_than_constant_causes(cfg: Config, val_rmse: float | None, y_std: float) -> str:
+    """A fixed noise scale far under the errors makes even a good mean score badly; a mean worse than the
+    constant's (RMSE above the targets' std) is a failed fit whatever the scale."""
+    scale = cfg.model.likelihood_std
+    fixed = cfg.model.likelihood is Likelihood.FIXED
+    if fixed and val_rmse is not None and FIXED_SCALE_MARGIN * scale < val_rmse <= y_std:
+        return (f"the fixed noise scale model.likelihood_std={scale:g} is far below the errors (validation RMSE "
+                f"{val_rmse:.3g}), so every miss costs too much; learn it with model.likelihood=learned")
+    return f"optim.lr too high ({cfg.optim.lr:g}) or too few epochs ({epochs_setting(cfg)})"
 
 
 # ------------------------------------------------------------ a flat mean
