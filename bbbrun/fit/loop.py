@@ -82,7 +82,11 @@ class Callbacks:
 
 @dataclass
 class Trainee:
-    """What the loop steps: the model, its optimiser, the data on the device, the shuffling stream, progress."""
+    """What the loop steps: the model, its optimiser, the data on the device, the random streams, progress.
+
+    `noise` is the stream of the weight (or pre-activation) noise, on the
+    model's device; None takes it from torch's global stream.
+    """
 
     model: BayesianNetwork
     optimizer: torch.optim.Optimizer
@@ -90,6 +94,7 @@ class Trainee:
     cfg: Config
     shuffle: torch.Generator
     state: TrainState = field(default_factory=TrainState)
+    noise: torch.Generator | None = None
 
 
 def make_optimizer(model: BayesianNetwork, cfg: OptimConfig) -> torch.optim.Adam:
@@ -165,7 +170,7 @@ def _fit(trainee: Trainee, calls: Callbacks, batch_size: int | None) -> TrainSta
         if track:
             loss = float(sums[0] + sums[1]) / data.num_train
             if is_log:
-                row = log_row(model, data, epoch, sums, weights, lr, state.train_seconds)
+                row = log_row(model, data, trainee.noise, epoch, sums, weights, lr, state.train_seconds)
                 state.history.append(row)
                 calls.on_log(row)
             calls.on_progress(epoch, loss)
@@ -196,7 +201,8 @@ def run_epoch(
         else:
             idx = order[i * batch_size : (i + 1) * batch_size]  # type: ignore[operator]
             x, y = data.x_train[idx], data.y_train[idx]
-        parts = negative_elbo(model.likelihood, model(x), y, n, weight, len(weights))
+        out = model(x, model.draw_noise(x.shape[0], trainee.noise))
+        parts = negative_elbo(model.likelihood, out, y, n, weight, len(weights))
         optimizer.zero_grad(set_to_none=True)
         parts.total.backward()
         optimizer.step()
@@ -211,6 +217,7 @@ def run_epoch(
 def log_row(
     model: BayesianNetwork,
     data: TrainData,
+    noise: torch.Generator | None,
     epoch: int,
     sums: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     weights: list[float],
@@ -223,7 +230,7 @@ def log_row(
     KL as training (KL / number of training points), so the two are comparable.
     """
     n = data.num_train
-    out = model(data.x_val)
+    out = model(data.x_val, model.draw_noise(data.x_val.shape[0], noise))
     val_nll = float(model.likelihood.nll(out.raw, data.y_val)) / data.x_val.shape[0]
     nll, kl = float(sums[0]) / n, float(sums[1]) / n
     return {

@@ -64,10 +64,23 @@ def start_session(cfg: Config, payload: dict[str, Any] | None = None) -> Session
     std = fit_standardizer(data.x_train, data.y_train, cfg.data.standardize)
     model = BayesianNetwork(cfg.model, std).to(device)
     shuffle = torch.Generator().manual_seed(cfg.seed)
-    trainee = Trainee(model, make_optimizer(model, cfg.optim), data, cfg, shuffle)
+    trainee = Trainee(model, make_optimizer(model, cfg.optim), data, cfg, shuffle, noise=noise_stream(cfg, device))
     if payload is not None:
         trainee.state = ckpt.restore_training(payload, trainee, device)
     return Session(trainee, dataset, device)
+
+
+def noise_stream(cfg: Config, device: torch.device) -> torch.Generator:
+    """The training noise's own stream: where torch's global one stands after the model's initialisation.
+
+    A run's noise then depends on nothing drawn elsewhere in the process, so K
+    runs trained at once each draw exactly what they would alone.
+    """
+    if device.type == "cuda":
+        return torch.Generator(device=device).manual_seed(cfg.seed)
+    generator = torch.Generator()
+    generator.set_state(torch.get_rng_state())
+    return generator
 
 
 def resume_session(target: Path, overrides: list[str]) -> tuple[Session, RunDir]:
