@@ -122,3 +122,20 @@ def test_an_interrupted_member_resumes_alone_to_the_run_it_would_have_been() -> 
         fit(alone.trainee)
         for name, value in params_of(alone).items():
             torch.testing.assert_close(params_of(member)[name], value, rtol=0, atol=1e-10)
+
+
+def test_members_resumed_together_go_on_as_they_would_alone() -> None:
+    """Interrupted members (their state written back, as a checkpoint holds it) regroup and finish."""
+    raws = [with_changes(train={**BASE["train"], "batch_size": 50}) | {"seed": s} for s in (0, 1)]
+    grouped = [session_in_float64(r) for r in raws]
+    seen: list[int] = []
+    calls = MemberCallbacks([Callbacks(on_progress=lambda e, _: seen.append(e)) for _ in grouped],
+                            should_stop=lambda: 2 if seen and seen[-1] >= 15 else None)
+    fit_group([s.trainee for s in grouped], calls)
+    states = fit_group([s.trainee for s in grouped], MemberCallbacks([Callbacks() for _ in grouped]))
+    assert [s.status for s in states] == ["completed"] * 2
+    for raw, member in zip(raws, grouped, strict=True):
+        alone = session_in_float64(raw)
+        fit(alone.trainee)
+        for name, value in params_of(alone).items():
+            torch.testing.assert_close(params_of(member)[name], value, rtol=0, atol=1e-10)

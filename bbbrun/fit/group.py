@@ -72,8 +72,6 @@ class Group:
     def __init__(self, members: list[Trainee]) -> None:
         if len({signature(t.cfg, t) for t in members}) != 1:
             raise ValueError("runs of one group must share shapes, architecture, schedule and progress")
-        if members[0].optimizer.state:
-            raise ValueError("a group starts from fresh optimisers")
         self.members = members
         self.template: BayesianNetwork = members[0].model
         self.names = [name for name, _ in self.template.named_parameters()]
@@ -84,6 +82,19 @@ class Group:
         self.y_train = torch.stack([t.data.y_train for t in members])
         self.prior = stacked_prior(members)
         self.optimizer = StackedAdam(list(self.params.values()), members[0].cfg.optim.betas)
+        if members[0].optimizer.state:
+            self._restore_moments()
+
+    def _restore_moments(self) -> None:
+        """Resumed members (all at the same epoch) bring their Adam moments and step count."""
+        states = []
+        for t in self.members:
+            params = dict(t.model.named_parameters())
+            states.append([t.optimizer.state[params[name]] for name in self.names])
+        opt = self.optimizer
+        opt.step_count = int(states[0][0]["step"])
+        opt.exp_avg = [torch.stack([s[j]["exp_avg"] for s in states]) for j in range(len(self.names))]
+        opt.exp_avg_sq = [torch.stack([s[j]["exp_avg_sq"] for s in states]) for j in range(len(self.names))]
 
     def _stack_params(self) -> dict[str, torch.Tensor]:
         per_member = [dict(t.model.named_parameters()) for t in self.members]

@@ -121,6 +121,23 @@ def open_run(config: Path | None, overrides: list[str], out: Path, resume: Path 
     return session, new_run_dir(out, cfg.name)
 
 
+def sweep_session(raw: dict[str, Any], run_dir: RunDir) -> Session:
+    """A sweep run's session: continued from its checkpoint when an earlier attempt stopped short, else new.
+
+    A run that failed starts again; a checkpoint that cannot be used is set aside by starting afresh.
+    """
+    cfg = config_from_dict(raw)
+    metrics = run_dir.read_metrics() or {}
+    if run_dir.checkpoint.is_file() and metrics.get("status") != "failed":
+        try:
+            payload = ckpt.load_checkpoint(run_dir.checkpoint)
+            if config_to_dict(ckpt.config_of(payload, run_dir.checkpoint)) == config_to_dict(cfg):
+                return start_session(cfg, payload)
+        except CheckpointError:
+            pass
+    return start_session(cfg)
+
+
 def config_warnings(cfg: Config) -> list[str]:
     """Settings that run but give a result a user would not want without knowing."""
     warnings = []
