@@ -24,7 +24,6 @@ from bbbrun.bnn.loss import kl_weights
 from bbbrun.bnn.network import BayesianNetwork, Output, sampled_pass
 from bbbrun.config import Config, Prior
 from bbbrun.fit.loop import (
-    MIN_ELEMENTS_TO_SPLIT,
     Callbacks,
     Trainee,
     TrainState,
@@ -33,6 +32,7 @@ from bbbrun.fit.loop import (
     learning_rate,
     log_row,
     planned_epochs,
+    training_threads,
 )
 from bbbrun.fit.stacked_adam import StackedAdam
 
@@ -176,8 +176,7 @@ def fit_group(members: list[Trainee], callbacks: MemberCallbacks) -> list[TrainS
     cfg, data = members[0].cfg, members[0].data
     batch_size = cfg.train.batch_size if cfg.train.batch_size and cfg.train.batch_size < data.num_train else None
     elements = group.size * (batch_size or data.num_train) * cfg.model.hidden_dim
-    single = data.x_train.device.type == "cpu" and elements < MIN_ELEMENTS_TO_SPLIT
-    with intra_op_threads(1 if single else None):
+    with intra_op_threads(training_threads(cfg, data.x_train.device, elements)):
         _fit_group(group, dict(enumerate(callbacks.members)), callbacks.should_stop, batch_size)
     return [t.state for t in members]
 

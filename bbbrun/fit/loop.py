@@ -127,8 +127,20 @@ def fit(trainee: Trainee, callbacks: Callbacks | None = None) -> TrainState:
     cfg, data = trainee.cfg, trainee.data
     batch_size = cfg.train.batch_size if cfg.train.batch_size and cfg.train.batch_size < data.num_train else None
     elements = (batch_size or data.num_train) * cfg.model.hidden_dim
-    with intra_op_threads(1 if data.x_train.device.type == "cpu" and elements < MIN_ELEMENTS_TO_SPLIT else None):
+    with intra_op_threads(training_threads(cfg, data.x_train.device, elements)):
         return _fit(trainee, callbacks or Callbacks(), batch_size)
+
+
+def training_threads(cfg: Config, device: torch.device, elements: int) -> int | None:
+    """torch threads for a training loop whose layers hold `elements` activations per step (None: as set).
+
+    The config's `threads` when given; else, on the CPU, one thread below MIN_ELEMENTS_TO_SPLIT.
+    """
+    if device.type != "cpu":
+        return None
+    if cfg.threads is not None:
+        return cfg.threads
+    return 1 if elements < MIN_ELEMENTS_TO_SPLIT else None
 
 
 @contextlib.contextmanager
