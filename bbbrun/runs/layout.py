@@ -1,13 +1,16 @@
 """The one owner of a run directory's and a sweep directory's layout: file names, status, reading, writing.
 
     <out>/<name>/<timestamp>/          a run (RunDir)
-        config.yaml  checkpoint.pt  history.csv  metrics.json  run.log  splits.json (file data)
+        config.yaml  checkpoint.pt  history.csv  metrics.json  run.json (provenance)  run.log
+        splits.json (file data)  report.html (bbbrun report)
         train.png  val.png  loss.png  calibration.png       (one input)
         <val|test>_<predicted|errors|pit|calibration>.png   (more inputs)
     <out>/sweeps/<name>/<timestamp>/   a sweep (SweepDir)
-        sweep.yaml  summary.csv  summary.json  comparison.png  slurm/
+        sweep.yaml  summary.csv  summary.json  comparison.png  slurm/  report.html
         benchmark.json  benchmark.csv  (a benchmark: <out>/benchmarks/<name>/<timestamp>/)
         <NNN>_<overrides>/             one RunDir per run
+    <dir>/                             a comparison (CompareDir, bbbrun compare --out)
+        compare_loss.png  compare_calibration.png  compare_bands.png
 
 No other module spells these names.
 """
@@ -63,6 +66,28 @@ class RunDir:
     def splits(self) -> Path:
         return self.path / "splits.json"
 
+    @property
+    def provenance(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+    def write_provenance(self, record: dict[str, Any]) -> None:
+        write_text_atomic(self.provenance, json.dumps(record, indent=2))
+
+    def read_provenance(self) -> dict[str, Any] | None:
+        return read_json_object(self.provenance)
+
+    def read_history(self) -> list[dict[str, float]]:
+        """history.csv's rows as numbers (empty when there is none yet)."""
+        try:
+            text = self.history.read_text()
+        except OSError:
+            return []
+        return [numbers(row) for row in csv.DictReader(io.StringIO(text))]
+
     def write_splits(self, rows: dict[str, Any]) -> None:
         """The row numbers of the source that each split took, so a run can be re-scored and audited."""
         write_text_atomic(self.splits, json.dumps({k: [int(i) for i in v] for k, v in rows.items()}))
@@ -100,15 +125,31 @@ class RunDir:
         return metrics
 
     def read_metrics(self) -> dict[str, Any] | None:
-        try:
-            metrics = json.loads(self.metrics.read_text())
-        except (OSError, ValueError):
-            return None
-        return metrics if isinstance(metrics, dict) else None
+        return read_json_object(self.metrics)
 
     def is_completed(self) -> bool:
         metrics = self.read_metrics()
         return metrics is not None and metrics.get("status") == "completed"
+
+
+def numbers(row: dict[str, str]) -> dict[str, float]:
+    """A CSV row's cells that are numbers, as floats."""
+    values = {}
+    for key, text in row.items():
+        try:
+            values[key] = float(text)
+        except (TypeError, ValueError):
+            continue
+    return values
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """A JSON file holding an object, or None when it is missing, unreadable or something else."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def failure_record(error: str, **details: Any) -> dict[str, Any]:
@@ -202,8 +243,26 @@ class SweepDir:
         return self.path / "benchmark.csv"
 
     @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+    def is_benchmark(self) -> bool:
+        return self.benchmark_json.is_file()
+
+    @property
     def slurm(self) -> Path:
         return self.path / "slurm"
 
     def run(self, dir_name: str) -> RunDir:
         return RunDir(self.path / dir_name)
+
+
+@dataclass(frozen=True)
+class CompareDir:
+    """Where `bbbrun compare` writes its figures."""
+
+    path: Path
+
+    def figure(self, name: str) -> Path:
+        """compare_<name>.png (names: loss, calibration, bands)."""
+        return self.path / f"compare_{name}.png"

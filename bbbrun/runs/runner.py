@@ -19,6 +19,7 @@ from bbbrun.errors import Interrupted, TrainingDiverged
 from bbbrun.fit import checkpoint as ckpt
 from bbbrun.fit.loop import Callbacks, TrainState, fit, history_columns
 from bbbrun.runs.layout import RunDir
+from bbbrun.runs.provenance import Invocation, Provenance, status_of_exception
 from bbbrun.runs.results import write_results
 from bbbrun.runs.session import Session
 
@@ -46,9 +47,32 @@ def write_history(session: Session, run_dir: RunDir) -> None:
     run_dir.write_history(session.state.history, history_columns(session.model.likelihood))
 
 
-def run_training(session: Session, run_dir: RunDir, callbacks: Callbacks | None = None) -> RunResult:
-    """Train to the configured epochs, saving as it goes, then write metrics and plots."""
-    calls = callbacks or Callbacks()
+# How each way a run ends reads in run.json.
+PROVENANCE_STATUS = {"completed": "completed", "interrupted": "interrupted", "diverged": "failed"}
+
+
+def run_training(session: Session, run_dir: RunDir, callbacks: Callbacks | None = None,
+                 invocation: Invocation | None = None) -> RunResult:
+    """Train to the configured epochs, saving as it goes, then write metrics and plots.
+
+    run.json records where the run came from (`invocation`, by default this
+    process's command line) as it starts, and how it ended once it has.
+    """
+    provenance = Provenance(run_dir, invocation or Invocation.current(), session.device)
+    provenance.start()
+    try:
+        result = train_and_score(session, run_dir, callbacks or Callbacks())
+    except BaseException as err:
+        provenance.finish(status_of_exception(err), error=f"{type(err).__name__}: {err}",
+                          epochs_completed=session.state.epoch)
+        raise
+    failed = {"error": result.metrics["error"]} if "error" in result.metrics else {}
+    provenance.finish(PROVENANCE_STATUS[result.status], epochs_completed=result.epoch, **failed)
+    return result
+
+
+def train_and_score(session: Session, run_dir: RunDir, calls: Callbacks) -> RunResult:
+    """The run itself: train, checkpoint, then metrics and figures of a completed run."""
     run_dir.write_config(dump_config(session.cfg))
     if session.dataset.rows:
         run_dir.write_splits(session.dataset.rows)

@@ -18,7 +18,8 @@ from bbbrun.errors import ConfigError, Interrupted, SweepFailed
 from bbbrun.runs.layout import SweepDir
 from bbbrun.sweeps.executors import Executor, RunJob
 from bbbrun.sweeps.executors.base import failure, not_run, summarize_metrics
-from bbbrun.sweeps.grid import SweepPlan, expand, format_value, plan_from_dict, plan_to_dict, read_spec
+from bbbrun.runs.provenance import Invocation
+from bbbrun.sweeps.grid import RunPlan, SweepPlan, expand, format_value, plan_from_dict, plan_to_dict, read_spec
 from bbbrun.sweeps.summary import write_summary
 
 
@@ -98,10 +99,16 @@ def pending_jobs(plan: SweepPlan, sweep: SweepDir, executor: Executor) -> list[R
     """Jobs for the valid runs that have no completed metrics.json yet."""
     threads = executor.thread_share()
     return [
-        RunJob(run.index, str(sweep.run(run.dir_name).path.resolve()), run.config, threads, executor.captures_output)
+        RunJob(run.index, str(sweep.run(run.dir_name).path.resolve()), run.config, threads, executor.captures_output,
+               run_invocation(run))
         for run in plan.runs
         if run.error is None and not sweep.run(run.dir_name).is_completed()
     ]
+
+
+def run_invocation(run: RunPlan) -> Invocation:
+    """The sweep's command line, with the run's own swept values as its overrides."""
+    return Invocation.current(None, [f"{k}={format_value(v)}" for k, v in run.swept.items()])
 
 
 # ------------------------------------------------------------- results

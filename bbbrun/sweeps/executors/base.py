@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bbbrun.runs.layout import RunDir, failure_record
+from bbbrun.runs.provenance import Invocation
 from bbbrun.sweeps.grid import ExecutorKind, SlurmOptions
 
 SUMMARY_KEYS = ("status", "error", "epochs_completed", "train_seconds", "device")
@@ -44,6 +45,8 @@ class RunJob:
     # Workers that run one job at a time send their output to run.log; Dask's
     # threads share sys.stdout, so there it stays where the worker put it.
     capture_output: bool = True
+    # The sweep's command line, for each run's run.json (None: the worker's own).
+    invocation: Invocation | None = None
 
 
 class Executor(ABC):
@@ -133,7 +136,7 @@ def train_run(job: RunJob, run_dir: RunDir) -> dict[str, Any]:
         torch.set_num_threads(job.num_threads)
     try:
         session = start_session(config_from_dict(job.config))
-        return runner.run_training(session, run_dir, log_lines()).metrics
+        return runner.run_training(session, run_dir, log_lines(), job.invocation).metrics
     except Exception as err:  # any failure is this run's result, not the sweep's
         traceback.print_exc()
         return run_dir.write_failure(f"{type(err).__name__}: {err}")
