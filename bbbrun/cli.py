@@ -46,7 +46,8 @@ def show_version(value: bool) -> None:
 @app.callback()
 def main_options(
     version: bool = typer.Option(False, "--version", callback=show_version, is_eager=True,
-                                 help="Print the versions of bbbrun, Python, torch, numpy and the optional extras installed, then exit."),
+                                 help="Print the versions of bbbrun, Python, torch, numpy and the optional "
+                                 "extras installed, then exit."),
 ) -> None:
     """Train, inspect and compare Bayes-by-Backprop networks from YAML configs."""
 

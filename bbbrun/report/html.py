@@ -30,9 +30,9 @@ tr.best td { background: #e6f4ea; font-weight: 600; }
 tr.failed td { color: #b3261e; }
 .status-completed { color: #1b7f3b; font-weight: 600; }
 .status-failed, .status-interrupted, .status-running { color: #b3261e; font-weight: 600; }
-.figures { display: flex; flex-wrap: wrap; gap: 16px; }
-figure { margin: 0; flex: 1 1 560px; max-width: 100%; }
-figure img { width: 100%; height: auto; max-height: 460px; object-fit: contain; object-position: left top;
+.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 16px; }
+figure { margin: 0; min-width: 0; }
+figure img { display: block; width: auto; height: auto; max-width: 100%; max-height: 460px;
              border: 1px solid #e5e8ec; }
 figcaption { font-size: 0.85em; color: #5a6270; }
 pre { background: #f3f4f6; padding: 10px; overflow-x: auto; font-size: 0.85em; }

@@ -133,13 +133,15 @@ class RunDir:
 
 
 def numbers(row: dict[str, str]) -> dict[str, float]:
-    """A CSV row's cells that are numbers, as floats."""
-    values = {}
+    """A CSV row's cells that are numbers: whole numbers (the epoch) as int, the others as float."""
+    values: dict[str, float] = {}
     for key, text in row.items():
-        try:
-            values[key] = float(text)
-        except (TypeError, ValueError):
-            continue
+        for kind in (int, float):
+            try:
+                values[key] = kind(text)
+                break
+            except (TypeError, ValueError):
+                continue
     return values
 
 

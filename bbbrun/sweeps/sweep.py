@@ -16,9 +16,9 @@ from typing import Any
 
 from bbbrun.errors import ConfigError, Interrupted, SweepFailed
 from bbbrun.runs.layout import SweepDir
+from bbbrun.runs.provenance import Invocation
 from bbbrun.sweeps.executors import Executor, RunJob
 from bbbrun.sweeps.executors.base import failure, not_run, summarize_metrics
-from bbbrun.runs.provenance import Invocation
 from bbbrun.sweeps.grid import RunPlan, SweepPlan, expand, format_value, plan_from_dict, plan_to_dict, read_spec
 from bbbrun.sweeps.summary import write_summary
 
