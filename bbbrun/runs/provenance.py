@@ -49,7 +49,7 @@ class Invocation:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def package_versions() -> dict[str, str]:
