@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bbbrun.errors import ConfigError
-from bbbrun.files import write_text_atomic
+from bbbrun.files import output_errors, write_text_atomic
 from bbbrun.report.html import page
 from bbbrun.runs.layout import RunDir, SweepDir
 
@@ -33,6 +33,8 @@ def write_report(target: Path, out: Path | None = None) -> Path:
         raise ConfigError(f"--out {out} is a directory; give a file name such as report.html")
     html = render(target)
     path = out or (SweepDir(target).report if SweepDir(target).plan.is_file() else RunDir(target).report)
+    with output_errors(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, html)
     return path
 
