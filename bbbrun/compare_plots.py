@@ -5,6 +5,7 @@ Like plots.py, each function returns a Figure and nothing else here touches file
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,3 +72,11 @@ def tile_images(images: Sequence[tuple[str, Path]], title: str, columns: int = 2
         ax.set_title(label, fontsize="medium")
     fig.suptitle(title)
     return fig
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """The figure as PNG bytes (for a page that embeds it), closed afterwards."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()

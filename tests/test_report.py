@@ -126,7 +126,7 @@ def test_a_sweep_report_ranks_its_runs(sweep_and_benchmark: tuple[Path, Path]) -
     best = summary["runs"][0]
     assert f"Best run: {best['run']}" in html and '<tr class="best">' in html
     assert "Mean ± standard deviation across seeds" in html
-    assert embedded_images(html) == 1 + 4  # the metric per setting, and the best run's four figures
+    assert embedded_images(html) == 1 + 2 + 4  # the metric per setting, every run's curves, the best run's figures
 
 
 def test_a_benchmark_report_puts_published_results_beside_ours(sweep_and_benchmark: tuple[Path, Path]) -> None:
@@ -134,7 +134,7 @@ def test_a_benchmark_report_puts_published_results_beside_ours(sweep_and_benchma
     html = report(bench).read_text()
     assert "bbbrun benchmark uci" in html and "toyset" in html and "test RMSE" in html
     figures = len(list(next(bench.glob("000_*")).glob("*.png")))
-    assert embedded_images(html) == 1 + figures
+    assert embedded_images(html) == 1 + 2 + figures
 
 
 @needs_browser

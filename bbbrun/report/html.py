@@ -73,15 +73,21 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[object]], row_classes:
 
 
 def image(path: Path, caption: str) -> str:
-    """A PNG embedded in the page as a data: URI, with its caption."""
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    """A PNG file embedded in the page as a data: URI, with its caption."""
+    return png(path.read_bytes(), caption)
+
+
+def png(content: bytes, caption: str) -> str:
+    """PNG bytes embedded in the page as a data: URI, with its caption."""
+    data = base64.b64encode(content).decode("ascii")
     return (f'<figure><img src="data:image/png;base64,{data}" alt="{escape(caption)}">'
             f"<figcaption>{escape(caption)}</figcaption></figure>")
 
 
-def figures(items: Sequence[tuple[Path, str]]) -> str:
-    """The PNGs that exist, side by side where the page is wide enough."""
-    shown = [image(path, caption) for path, caption in items if path.is_file()]
+def figures(items: Sequence[tuple[Path | bytes, str]]) -> str:
+    """PNGs (files that exist, or bytes drawn for the page) side by side where the page is wide enough."""
+    shown = [png(item, caption) if isinstance(item, bytes) else image(item, caption)
+             for item, caption in items if isinstance(item, bytes) or item.is_file()]
     return f'<div class="figures">{"".join(shown)}</div>' if shown else "<p>No figures were written.</p>"
 
 

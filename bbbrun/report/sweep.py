@@ -57,6 +57,20 @@ def best_run_section(sweep: SweepDir, records: list[dict[str, Any]], plan: Sweep
     return Section(f"Best run: {best.path.name}", figures(figure_items(best)))
 
 
+def curves_section(sweep: SweepDir, records: list[dict[str, Any]], plan: SweepPlan) -> Section:
+    """Every run's loss and calibration curves overlaid, best first (the colours of `bbbrun compare`)."""
+    from bbbrun import compare_plots
+
+    runs = [sweep.run(str(r["run"])) for r in summary.rank(records, plan)]
+    labels = [run.path.name for run in runs]
+    loss = compare_plots.plot_losses(labels, [run.read_history() for run in runs])
+    calibration = compare_plots.plot_calibrations(labels, [(run.read_metrics() or {}).get("val_calibration") or []
+                                                           for run in runs])
+    return Section("Every run's curves", figures([
+        (compare_plots.png_bytes(loss), "Loss against epoch, every run"),
+        (compare_plots.png_bytes(calibration), "Calibration on the validation rows, every run")]))
+
+
 def sweep_sections(sweep: SweepDir) -> tuple[str, list[Section]]:
     """The page title and the sections of a sweep or benchmark directory."""
     plan = plan_from_dict(sweep.read_plan(), sweep.plan)
@@ -65,6 +79,7 @@ def sweep_sections(sweep: SweepDir) -> tuple[str, list[Section]]:
         benchmark_section(sweep),
         ranked_section(records, plan),
         Section("Metric per setting", figures([(sweep.comparison, f"{plan.metric.name} per setting, every run")])),
+        curves_section(sweep, records, plan),
         best_run_section(sweep, records, plan),
     ) if section is not None]
     return sweep_title(sweep, plan), sections
