@@ -22,6 +22,7 @@ from bbbrun.runs.layout import RunDir
 from bbbrun.runs.provenance import Invocation, Provenance, status_of_exception
 from bbbrun.runs.results import write_results
 from bbbrun.runs.session import Session
+from bbbrun.tracking import close_tracker, open_tracker, with_tracking
 
 
 @dataclass
@@ -52,22 +53,29 @@ PROVENANCE_STATUS = {"completed": "completed", "interrupted": "interrupted", "di
 
 
 def run_training(session: Session, run_dir: RunDir, callbacks: Callbacks | None = None,
-                 invocation: Invocation | None = None) -> RunResult:
+                 invocation: Invocation | None = None, tracking_parent: str | None = None) -> RunResult:
     """Train to the configured epochs, saving as it goes, then write metrics and plots.
 
     run.json records where the run came from (`invocation`, by default this
-    process's command line) as it starts, and how it ended once it has.
+    process's command line) as it starts, and how it ended once it has. With
+    `tracking` set in the config, the run is also logged there (as a child of
+    `tracking_parent`, a sweep's parent run, when given).
     """
     provenance = Provenance(run_dir, invocation or Invocation.current(), session.device)
     provenance.start()
+    tracker = None
     try:
-        result = train_and_score(session, run_dir, callbacks or Callbacks())
+        tracker = open_tracker(session.cfg, f"{run_dir.path.parent.name}/{run_dir.path.name}", tracking_parent)
+        result = train_and_score(session, run_dir, with_tracking(callbacks or Callbacks(), tracker))
     except BaseException as err:
-        provenance.finish(status_of_exception(err), error=f"{type(err).__name__}: {err}",
-                          epochs_completed=session.state.epoch)
+        status = status_of_exception(err)
+        provenance.finish(status, error=f"{type(err).__name__}: {err}", epochs_completed=session.state.epoch)
+        close_tracker(tracker, status, None, session.state.epoch, run_dir.path)
         raise
+    status = PROVENANCE_STATUS[result.status]
     failed = {"error": result.metrics["error"]} if "error" in result.metrics else {}
-    provenance.finish(PROVENANCE_STATUS[result.status], epochs_completed=result.epoch, **failed)
+    provenance.finish(status, epochs_completed=result.epoch, **failed)
+    close_tracker(tracker, status, result.metrics, result.epoch, run_dir.path)
     return result
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bbbrun.config import config_from_dict
 from bbbrun.errors import ConfigError, Interrupted, SweepFailed
 from bbbrun.runs.layout import SweepDir
 from bbbrun.runs.provenance import Invocation
@@ -21,6 +22,7 @@ from bbbrun.sweeps.executors import Executor, RunJob
 from bbbrun.sweeps.executors.base import failure, not_run, summarize_metrics
 from bbbrun.sweeps.grid import RunPlan, SweepPlan, expand, format_value, plan_from_dict, plan_to_dict, read_spec
 from bbbrun.sweeps.summary import write_summary
+from bbbrun.tracking import SweepTracker, check_plan_tracking, open_sweep_tracker
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ def prepare(request: SweepRequest) -> Prepared:
     else:
         prepared = Prepared(plan_from_args(list(request.sources)), None)
     plan = with_slurm_flags(prepared.plan, request.partition, request.time_min, request.gpus)
+    check_plan_tracking([run.config for run in plan.runs if run.error is None])
     return Prepared(plan, prepared.existing)
 
 
@@ -95,12 +98,13 @@ def open_sweep(prepared: Prepared, out: Path, kind: str = "sweeps") -> SweepDir:
     return sweep
 
 
-def pending_jobs(plan: SweepPlan, sweep: SweepDir, executor: Executor) -> list[RunJob]:
+def pending_jobs(plan: SweepPlan, sweep: SweepDir, executor: Executor,
+                 tracking_parent: str | None = None) -> list[RunJob]:
     """Jobs for the valid runs that have no completed metrics.json yet."""
     threads = executor.thread_share()
     return [
         RunJob(run.index, str(sweep.run(run.dir_name).path.resolve()), run.config, threads, executor.captures_output,
-               run_invocation(run))
+               run_invocation(run), tracking_parent)
         for run in plan.runs
         if run.error is None and not sweep.run(run.dir_name).is_completed()
     ]
@@ -146,15 +150,28 @@ def run_sweep(plan: SweepPlan, sweep: SweepDir, executor: Executor,
         fresh[summary["index"]] = summary
         on_done(summary, names[summary["index"]])
 
+    parent = open_parent_tracker(plan, sweep)
+    status = "interrupted"
     try:
-        executor.run(pending_jobs(plan, sweep, executor), done, sweep.slurm)
+        executor.run(pending_jobs(plan, sweep, executor, parent.parent_id if parent else None), done, sweep.slurm)
+        status = "completed"
     except KeyboardInterrupt:
         raise Interrupted(f"sweep stopped; what finished is in {sweep.summary_csv}; "
                           f"continue with: bbbrun sweep --resume {sweep.path}", signal.SIGINT) from None
     finally:
         records = collect(plan, sweep, fresh)
         write_summary(plan, sweep, records)
+        if parent is not None:
+            parent.finish(status, [sweep.plan, sweep.summary_csv, sweep.summary_json, sweep.comparison])
     return records
+
+
+def open_parent_tracker(plan: SweepPlan, sweep: SweepDir) -> SweepTracker | None:
+    """The sweep's parent run when its runs are tracked (the first valid run's config says where)."""
+    first = next((run for run in plan.runs if run.error is None), None)
+    if first is None:
+        return None
+    return open_sweep_tracker(config_from_dict(first.config), f"{plan.name}/{sweep.path.name}")
 
 
 def raise_for_failures(records: list[dict[str, Any]], sweep: SweepDir) -> None:

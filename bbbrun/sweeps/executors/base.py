@@ -47,6 +47,7 @@ class RunJob:
     capture_output: bool = True
     # The sweep's command line, for each run's run.json (None: the worker's own).
     invocation: Invocation | None = None
+    tracking_parent: str | None = None  # the sweep's parent run in the tracking service
 
 
 class Executor(ABC):
@@ -136,7 +137,8 @@ def train_run(job: RunJob, run_dir: RunDir) -> dict[str, Any]:
         torch.set_num_threads(job.num_threads)
     try:
         session = start_session(config_from_dict(job.config))
-        return runner.run_training(session, run_dir, log_lines(), job.invocation).metrics
+        return runner.run_training(session, run_dir, log_lines(), job.invocation,
+                                   job.tracking_parent).metrics
     except Exception as err:  # any failure is this run's result, not the sweep's
         traceback.print_exc()
         return run_dir.write_failure(f"{type(err).__name__}: {err}")
