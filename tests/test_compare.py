@@ -12,7 +12,7 @@ import numpy as np
 from conftest import write_config
 from typer.testing import CliRunner
 
-from bbbrun import compare_plots
+from bbbrun import plots
 from bbbrun.cli import app
 from bbbrun.runs.compare import compare
 
@@ -42,7 +42,7 @@ def test_the_comparison_tables_hold_each_runs_values(two_runs: list[Path]) -> No
 def test_overlaid_loss_curves_are_each_runs_history(two_runs: list[Path]) -> None:
     histories = [list(csv.DictReader(io.StringIO((run / "history.csv").read_text()))) for run in two_runs]
     rows = [[{k: float(v) for k, v in row.items()} for row in history] for history in histories]
-    fig = compare_plots.plot_losses(["a", "b"], rows)
+    fig = plots.plot_losses(["a", "b"], rows)
     lines = fig.axes[0].get_lines()
     assert [line.get_label() for line in lines] == ["a (train)", "a (val)", "b (train)", "b (val)"]
     for i, history in enumerate(rows):

@@ -59,16 +59,16 @@ def best_run_section(sweep: SweepDir, records: list[dict[str, Any]], plan: Sweep
 
 def curves_section(sweep: SweepDir, records: list[dict[str, Any]], plan: SweepPlan) -> Section:
     """Every run's loss and calibration curves overlaid, best first (the colours of `bbbrun compare`)."""
-    from bbbrun import compare_plots
+    from bbbrun import plots
 
     runs = [sweep.run(str(r["run"])) for r in summary.rank(records, plan)]
     labels = [run.path.name for run in runs]
-    loss = compare_plots.plot_losses(labels, [run.read_history() for run in runs])
-    calibration = compare_plots.plot_calibrations(labels, [(run.read_metrics() or {}).get("val_calibration") or []
+    loss = plots.plot_losses(labels, [run.read_history() for run in runs])
+    calibration = plots.plot_calibrations(labels, [(run.read_metrics() or {}).get("val_calibration") or []
                                                            for run in runs])
     return Section("Every run's curves", figures([
-        (compare_plots.png_bytes(loss), "Loss against epoch, every run"),
-        (compare_plots.png_bytes(calibration), "Calibration on the validation rows, every run")]))
+        (plots.png_bytes(loss), "Loss against epoch, every run"),
+        (plots.png_bytes(calibration), "Calibration on the validation rows, every run")]))
 
 
 def sweep_sections(sweep: SweepDir) -> tuple[str, list[Section]]:

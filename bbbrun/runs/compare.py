@@ -109,19 +109,19 @@ def compare(paths: list[Path], out: Path | None = None) -> Comparison:
 
 def write_figures(runs: list[Compared], target: CompareDir) -> list[Path]:
     """compare_loss.png, compare_calibration.png and, when runs have band plots, compare_bands.png."""
-    from bbbrun import compare_plots, plots
+    from bbbrun import plots
 
     with output_errors(target.path):
         target.path.mkdir(parents=True, exist_ok=True)
     labels = [run.label for run in runs]
     figures = {
-        "loss": compare_plots.plot_losses(labels, [run.history for run in runs]),
-        "calibration": compare_plots.plot_calibrations(labels, [run.metrics.get("val_calibration") or []
+        "loss": plots.plot_losses(labels, [run.history for run in runs]),
+        "calibration": plots.plot_calibrations(labels, [run.metrics.get("val_calibration") or []
                                                                 for run in runs]),
     }
     bands = [(run.label, run.run_dir.figure("val")) for run in runs if run.run_dir.figure("val").is_file()]
     if bands:
-        figures["bands"] = compare_plots.tile_images(bands, "Validation bands, run by run")
+        figures["bands"] = plots.tile_images(bands, "Validation bands, run by run")
     for name, fig in figures.items():
         plots.save_figure(fig, target.figure(name))
     return [target.figure(name) for name in figures]
