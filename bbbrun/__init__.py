@@ -43,6 +43,7 @@ _API = {
     "load_config": "bbbrun.config",
     "Config": "bbbrun.config",
     "BbbrunError": "bbbrun.errors",
+    "SweepFailed": "bbbrun.errors",
     "make_dataset": "bbbrun.data",
     "Dataset": "bbbrun.data",
     "BayesianNetwork": "bbbrun.bnn.network",

@@ -102,6 +102,12 @@ class Run:
         """The model's input columns, in the order `predict` takes them."""
         return self._trained.feature_names
 
+    @property
+    def categories(self) -> dict[str, tuple[str, ...]]:
+        """Each categorical input's categories: `predict` takes such a column as one 0/1 column per category,
+        in this order (a numeric input is one column as it is)."""
+        return dict(self._trained.inputs.categories)
+
     def predict(self, x: ArrayLike, num_samples: int | None = None) -> Prediction:
         """The predictive at x: (N, num_inputs) or, for one input, (N,); numpy or torch; the data's own units
         (the model standardises inside). `num_samples` defaults to the run's predict.num_samples.

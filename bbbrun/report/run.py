@@ -28,10 +28,26 @@ def run_subtitle(run_dir: RunDir) -> str:
     return f"{escape(run_dir.path)} · started {escape(started)} · {status(state)}"
 
 
+METRIC_COLUMNS = 3  # metric/value pairs per table row: a long list reads better wide than tall
+
+
 def scalar_metrics(metrics: dict[str, Any]) -> list[list[str]]:
-    return [[key, f"{value:.6g}" if isinstance(value, float) else str(value)]
+    return [[key, f"{value:.5g}" if isinstance(value, float) else str(value)]
             for key, value in metrics.items()
             if isinstance(value, (int, float, str)) and not isinstance(value, bool) and key != "status"]
+
+
+def side_by_side(pairs: list[list[str]], columns: int) -> list[list[str]]:
+    """Pairs laid out down `columns` column pairs, filled column by column."""
+    height = -(-len(pairs) // columns)
+    rows = []
+    for i in range(height):
+        row: list[str] = []
+        for c in range(columns):
+            k = c * height + i
+            row += pairs[k] if k < len(pairs) else ["", ""]
+        rows.append(row)
+    return rows
 
 
 def metrics_section(run_dir: RunDir) -> Section:
@@ -39,7 +55,7 @@ def metrics_section(run_dir: RunDir) -> Section:
     if metrics is None:
         return Section("Metrics", "<p>No metrics.json: the run has not finished.</p>")
     body = f"<p>Status: {status(str(metrics.get('status', 'unknown')))}</p>"
-    body += table(["metric", "value"], scalar_metrics(metrics))
+    body += table(["metric", "value"] * METRIC_COLUMNS, side_by_side(scalar_metrics(metrics), METRIC_COLUMNS))
     warnings = metrics.get("warnings") or []
     if warnings:
         body += "<h3>Warnings</h3><ul class=\"warnings\">" + "".join(f"<li>{escape(w)}</li>" for w in warnings)
