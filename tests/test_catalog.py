@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -59,3 +62,19 @@ def test_bad_root_and_bad_filter_are_one_line_errors(tmp_path: Path) -> None:
     assert code == 2 and "is not a directory" in err and len(err.strip().splitlines()) == 1
     code, _, err = runs_cli(str(tmp_path), "--filter", "status")
     assert code == 2 and "key=value" in err
+
+
+def test_a_run_whose_process_was_killed_outright_says_so(two_runs: list[Path], tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    killed = tmp_path / "tiny" / "killed"
+    shutil.copytree(two_runs[0], killed)
+    (killed / "metrics.json").unlink()
+    record = json.loads((killed / "run.json").read_text())
+    record.update(status="running", pid=int(done.stdout), ended_at=None)  # a process that has exited
+    (killed / "run.json").write_text(json.dumps(record))
+    (listed,) = list_runs(tmp_path)
+    assert listed["status"] == "running (process gone)"
+    record["pid"] = os.getpid()  # alive: this test's own process
+    (killed / "run.json").write_text(json.dumps(record))
+    assert list_runs(tmp_path)[0]["status"] == "running"

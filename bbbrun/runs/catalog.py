@@ -18,11 +18,11 @@ from typing import Any
 import yaml
 
 from bbbrun.errors import ConfigError
-from bbbrun.runs.layout import RunDir
+from bbbrun.runs.layout import RUN_MARKERS, RunDir
+from bbbrun.runs.provenance import process_gone
 
 # The metrics worth a column in the table, in order, when a run has them.
 KEY_METRICS = ("val_rmse", "val_nll", "val_coverage", "test_rmse", "test_ll", "train_seconds")
-MARKERS = ("run.json", "metrics.json")
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def find_run_dirs(root: Path) -> list[RunDir]:
         raise ConfigError(f"{root} is not a directory; give the output root of your runs (e.g. outputs)")
     found = []
     for current, dirs, files in os.walk(root):
-        if any(marker in files for marker in MARKERS):
+        if any(marker in files for marker in RUN_MARKERS):
             found.append(RunDir(Path(current)))
             dirs.clear()
         dirs.sort()
@@ -104,6 +104,8 @@ def describe(run_dir: RunDir) -> dict[str, Any]:
     metrics = run_dir.read_metrics() or {}
     config = read_config(run_dir)
     status = provenance.get("status") or metrics.get("status") or "unknown"
+    if process_gone(provenance):
+        status = "running (process gone)"  # killed outright: it will never finish; resume it
     record: dict[str, Any] = {
         "name": config.get("name", run_dir.path.parent.name),
         "start": start_time(run_dir, provenance),

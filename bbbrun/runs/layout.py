@@ -33,6 +33,10 @@ from bbbrun.errors import CheckpointError, ConfigError, OutputError
 from bbbrun.files import output_errors, write_text_atomic
 
 CHECKPOINT = "checkpoint.pt"
+PROVENANCE = "run.json"
+METRICS = "metrics.json"
+# A directory holding either is a run (runs from before run.json existed have only metrics.json).
+RUN_MARKERS = (PROVENANCE, METRICS)
 FIGURES = ("train", "val", "loss", "calibration")
 
 
@@ -56,7 +60,7 @@ class RunDir:
 
     @property
     def metrics(self) -> Path:
-        return self.path / "metrics.json"
+        return self.path / METRICS
 
     @property
     def log(self) -> Path:
@@ -68,7 +72,7 @@ class RunDir:
 
     @property
     def provenance(self) -> Path:
-        return self.path / "run.json"
+        return self.path / PROVENANCE
 
     @property
     def report(self) -> Path:

@@ -44,8 +44,30 @@ class Invocation:
     @classmethod
     def current(cls, config_file: Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Invocation:
         """This process's command line and working directory."""
-        argv = (Path(sys.argv[0]).name, *sys.argv[1:]) if sys.argv and sys.argv[0] else ()
+        argv = (program_name(sys.argv[0]), *sys.argv[1:]) if sys.argv and sys.argv[0] else ()
         return cls(argv, os.getcwd(), None if config_file is None else str(config_file), tuple(overrides))
+
+
+def program_name(argv0: str) -> str:
+    """`bbbrun` for the installed command, `python -m bbbrun` for the module, else the script's name."""
+    path = Path(argv0)
+    if path.name == "__main__.py" and path.parent.name == "bbbrun":
+        return "python -m bbbrun"
+    return path.name
+
+
+def process_gone(record: dict[str, Any]) -> bool:
+    """A run.json still saying `running` whose process, on this host, no longer exists (killed outright)."""
+    pid, host = record.get("pid"), (record.get("machine") or {}).get("host")
+    if record.get("status") != "running" or not isinstance(pid, int) or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists but belongs to someone else
+        return False
+    return False
 
 
 def now_iso() -> str:
