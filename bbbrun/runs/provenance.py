@@ -28,7 +28,7 @@ from bbbrun.runs.layout import RunDir
 STATUSES = ("running", "completed", "failed", "interrupted")
 # Always recorded; extras only when installed (they change what a run can do, not its numbers).
 CORE_PACKAGES = ("bbbrun", "torch", "numpy")
-EXTRA_PACKAGES = ("matplotlib", "dask", "distributed", "submitit", "mlflow", "pandas")
+EXTRA_PACKAGES = ("matplotlib", "dask", "distributed", "submitit", "mlflow", "mlflow-skinny", "pandas")
 GIT_TIMEOUT_S = 5
 
 
