@@ -87,3 +87,15 @@ def test_without_the_extra_tracking_is_refused_in_one_line_before_anything_runs(
         assert result.exit_code == 2 and "pip install 'bbbrun[mlflow]'" in result.stderr, result.output
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+@needs_mlflow
+def test_a_store_that_cannot_be_written_fails_the_run_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    config = write_config(tmp_path / "tiny.yaml", train={"epochs": 10}, tracking="mlflow",
+                          tracking_uri=str(tmp_path / "file"))
+    result = CliRunner().invoke(app, ["train", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "could not log to mlflow" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    (run_dir,) = (tmp_path / "out" / "tiny").iterdir()
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"

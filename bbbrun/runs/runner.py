@@ -7,6 +7,7 @@ through callbacks; it never prints. What a run's end means for the caller
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import signal
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 import torch
 
 from bbbrun.config import dump_config
-from bbbrun.errors import Interrupted, TrainingDiverged
+from bbbrun.errors import BbbrunError, Interrupted, TrainingDiverged
 from bbbrun.fit import checkpoint as ckpt
 from bbbrun.fit.loop import Callbacks, TrainState, fit, history_columns
 from bbbrun.runs.layout import RunDir
@@ -70,7 +71,8 @@ def run_training(session: Session, run_dir: RunDir, callbacks: Callbacks | None 
     except BaseException as err:
         status = status_of_exception(err)
         provenance.finish(status, error=f"{type(err).__name__}: {err}", epochs_completed=session.state.epoch)
-        close_tracker(tracker, status, None, session.state.epoch, run_dir.path)
+        with contextlib.suppress(BbbrunError):  # the run's own error is the one to report
+            close_tracker(tracker, status, None, session.state.epoch, run_dir.path)
         raise
     status = PROVENANCE_STATUS[result.status]
     failed = {"error": result.metrics["error"]} if "error" in result.metrics else {}

@@ -96,9 +96,13 @@ def close_tracker(tracker: Tracker | None, status: str, metrics: dict[str, Any] 
     """metrics.json's numbers at the last epoch, the files of the run's directory, the final status."""
     if tracker is None:
         return
-    if metrics is not None:
-        tracker.log_metrics(finite_numbers(metrics), step)
-    tracker.finish(status, sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")))
+    try:
+        if metrics is not None:
+            tracker.log_metrics(finite_numbers(metrics), step)
+        tracker.finish(status, sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")))
+    except Exception as err:  # the run's own files are whole; only the copy in the service is missing
+        raise ConfigError(f"the run ended ({status}) and its files are in {folder}, but logging it to the tracking "
+                          f"service failed: {type(err).__name__}: {err}") from None
 
 
 def check_plan_tracking(configs: list[dict[str, Any]]) -> None:
