@@ -35,7 +35,8 @@ def test_runs_lists_every_run_newest_first_with_its_metrics(two_runs: list[Path]
 def test_runs_table_shows_name_status_metrics_and_directory(two_runs: list[Path]) -> None:
     code, out, _ = runs_cli(str(two_runs[0].parent.parent))
     assert code == 0
-    for text in ("2 runs under", "name", "status", "val_rmse", "completed", two_runs[0].name, two_runs[1].name):
+    for text in ("2 runs under", "name", "status", "val_rmse", "val_coverage_90", "completed", two_runs[0].name,
+                 two_runs[1].name):
         assert text in out, text
     assert out.index(two_runs[1].name) < out.index(two_runs[0].name)  # newest first
 

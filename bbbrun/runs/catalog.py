@@ -22,7 +22,7 @@ from bbbrun.runs.layout import RUN_MARKERS, RunDir
 from bbbrun.runs.provenance import process_gone
 
 # The metrics worth a column in the table, in order, when a run has them.
-KEY_METRICS = ("val_rmse", "val_nll", "val_coverage", "test_rmse", "test_ll", "train_seconds")
+KEY_METRICS = ("val_rmse", "val_nll", "val_coverage_90", "test_rmse", "test_ll", "train_seconds")
 
 
 @dataclass(frozen=True)
