@@ -34,16 +34,10 @@ PARTITION_HELP = "Slurm partition (default: the sweep file's slurm: section)."
 
 
 def versions_line() -> str:
-    """bbbrun's version and those of the libraries its results depend on (read without importing them)."""
-    from importlib import metadata
+    """bbbrun's version and those of Python and the libraries its results depend on (read without importing them)."""
+    from bbbrun.runs.provenance import package_versions
 
-    parts = []
-    for name in ("bbbrun", "torch", "numpy"):
-        try:
-            parts.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            parts.append(f"{name} (not installed)")
-    return ", ".join(parts)
+    return ", ".join(f"{name} {version}" for name, version in package_versions().items())
 
 
 def show_version(value: bool) -> None:
@@ -55,7 +49,8 @@ def show_version(value: bool) -> None:
 @app.callback()
 def main_options(
     version: bool = typer.Option(False, "--version", callback=show_version, is_eager=True,
-                                 help="Print the versions of bbbrun, torch and numpy, then exit."),
+                                 help="Print the versions of bbbrun, Python, torch, numpy and the optional "
+                                 "extras installed, then exit."),
 ) -> None:
     """Train, inspect and compare Bayes-by-Backprop networks from YAML configs."""
 
@@ -116,6 +111,7 @@ def train(
     """
     from bbbrun.fit.loop import Callbacks, planned_epochs
     from bbbrun.runs import runner
+    from bbbrun.runs.provenance import Invocation
     from bbbrun.runs.session import open_run
     from bbbrun.sweeps.sweep import split_seeds
 
@@ -134,7 +130,8 @@ def train(
     with stop_signals() as should_stop, console.TrainProgress(epochs, session.state.epoch) as bar:
         calls = Callbacks(on_log=bar.on_log, on_progress=bar.on_progress, should_stop=should_stop,
                           on_stage=bar.on_stage)
-        result = runner.run_training(session, run_dir, calls)
+        invocation = Invocation.current(None if resume else config, overrides or [])
+        result = runner.run_training(session, run_dir, calls, invocation)
     runner.raise_for_status(result, session)
     console.print_metrics(result.metrics, result.headline)
     for message in result.metrics.get("warnings", []):
@@ -332,6 +329,62 @@ def _render_sweep(summary: Any, plan: Any, records: list[dict[str, Any]]) -> Non
     if summary.has_seeds(plan):
         columns, rows, failed = summary.setting_table(records, plan)
         console.print_ranked_table("mean ± standard error across seeds", columns, rows, failed)
+
+# ------------------------------------------------------------- knowing and comparing runs
+
+
+@app.command("runs")
+@user_errors
+def runs_command(
+    root: Path = typer.Argument(Path("outputs"), help="Output root to search for runs."),
+    filters: Optional[list[str]] = typer.Option(
+        None, "--filter", help="key=value on any config key, metric or field (repeatable), e.g. status=completed."),
+    json_out: bool = typer.Option(False, "--json", help="Print every run's full record as JSON instead."),
+) -> None:
+    """List the runs under ROOT, newest first: name, start, status, epochs, key metrics, directory."""
+    import json
+
+    from bbbrun.runs import catalog
+
+    records = catalog.list_runs(root, [catalog.Filter.parse(f) for f in filters or []])
+    if json_out:
+        typer.echo(json.dumps(records, indent=2))
+        return
+    columns, rows = catalog.table(records)
+    console.print_table(f"{len(rows)} run{'s' if len(rows) != 1 else ''} under {root}", columns, rows)
+
+
+@app.command()
+@user_errors
+def compare(
+    targets: list[Path] = typer.Argument(..., help="Run directories and/or sweep directories.", show_default=False),
+    out: Path = typer.Option(Path("comparison"), "--out", help="Directory for the comparison PNGs."),
+) -> None:
+    """Put runs side by side: the config keys that differ, the metrics, overlaid loss and calibration curves
+    (compare_loss.png, compare_calibration.png) and for one input the band plots (compare_bands.png)."""
+    from bbbrun.runs.compare import compare as compare_runs
+
+    comparison = compare_runs(targets, out)
+    if comparison.config_rows:
+        console.print_table("config keys that differ", ["key", *comparison.labels], comparison.config_rows)
+    else:
+        console.info("the runs have the same config")
+    console.print_table("metrics", ["metric", *comparison.labels], comparison.metric_rows)
+    for path in comparison.figures:
+        console.info(f"wrote {path}")
+
+
+@app.command()
+@user_errors
+def report(
+    target: Path = typer.Argument(..., help="A run, sweep or benchmark directory.", show_default=False),
+    out: Optional[Path] = typer.Option(None, "--out", help="HTML file to write (default: TARGET/report.html)."),
+) -> None:
+    """Write one self-contained HTML page (images embedded, opens offline): config, provenance, metrics,
+    plots, and for a sweep or benchmark its ranked table."""
+    from bbbrun.report import write_report
+
+    console.info(f"wrote {write_report(target, out)}")
 
 
 def main() -> None:

@@ -33,3 +33,21 @@ def write_config(path: Path, **sections: dict) -> Path:
 @pytest.fixture
 def tiny_config(tmp_path: Path) -> Path:
     return write_config(tmp_path / "tiny.yaml")
+
+
+@pytest.fixture(scope="session")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Two finished tiny runs under one output root that differ in model.hidden_dim (shared: read only)."""
+    from typer.testing import CliRunner
+
+    from bbbrun.cli import app
+
+    root = tmp_path_factory.mktemp("two_runs")
+    config = write_config(root / "tiny.yaml")
+    runs = []
+    for width in (8, 16):
+        result = CliRunner().invoke(app, ["train", str(config), f"model.hidden_dim={width}", "--out",
+                                          str(root / "outputs")])
+        assert result.exit_code == 0, result.output
+        runs.append(Path(result.stdout.strip().splitlines()[-1].removeprefix("run directory: ").strip()))
+    return runs

@@ -247,7 +247,8 @@ def test_a_version_1_checkpoint_still_loads_and_predicts_the_same(tmp_path: Path
 def test_run_directory_file_names_are_spelled_in_one_module() -> None:
     package = Path(bbbrun.__file__).parent
     names = ("checkpoint.pt", "metrics.json", "history.csv", "config.yaml", "sweep.yaml", "summary.csv",
-             "summary.json", "comparison.png", "run.log", "train.png", "val.png", "loss.png", "calibration.png")
+             "summary.json", "comparison.png", "run.log", "train.png", "val.png", "loss.png", "calibration.png",
+             "run.json", "report.html")
     for path in package.rglob("*.py"):
         if path.name == "layout.py":
             continue

@@ -23,13 +23,14 @@ from bbbrun.config.schema import (
     PredictConfig,
     Prior,
     Source,
+    Tracking,
     TrainConfig,
 )
 from bbbrun.config.validate import check_device_name, config_from_dict, unknown_key_message
 
 __all__ = [
     "Activation", "Config", "DataConfig", "Estimator", "Function", "KLEstimator", "KLWeighting", "Likelihood",
-    "ModelConfig", "OptimConfig", "PredictConfig", "Prior", "Source", "TrainConfig", "check_device_name",
+    "ModelConfig", "OptimConfig", "PredictConfig", "Prior", "Source", "Tracking", "TrainConfig", "check_device_name",
     "config_from_dict", "config_to_dict", "dump_config", "load_config", "parse_override", "read_text_file",
     "read_yaml_mapping", "set_dotted", "unknown_key_message",
 ]

@@ -56,6 +56,13 @@ class Function(str, Enum):
     BLUNDELL_TOY = "blundell_toy"
 
 
+class Tracking(str, Enum):
+    """Where each run's parameters, metrics and files are also logged (besides its run directory)."""
+
+    NONE = "none"
+    MLFLOW = "mlflow"
+
+
 def _field(default: Any, **rules: Any) -> Any:
     """A dataclass field whose metadata holds its range rules (gt, ge, lt, le)."""
     if isinstance(default, (list, tuple)):
@@ -153,3 +160,6 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     predict: PredictConfig = field(default_factory=PredictConfig)
+    tracking: Tracking = Tracking.NONE
+    # A folder (default ./mlruns) or any tracking URI MLflow accepts (sqlite:///mlflow.db, http://host:5000).
+    tracking_uri: str = "mlruns"

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from bbbrun.fit.group import MemberCallbacks, fit_group, signature
-from bbbrun.fit.loop import Callbacks
+from bbbrun.fit.loop import Callbacks, TrainState
 from bbbrun.runs.layout import RunDir
-from bbbrun.runs.runner import RunResult, begin_run, finish_run, run_training
+from bbbrun.runs.provenance import Invocation
+from bbbrun.runs.runner import RunRecord, RunResult, Saver, begin_run, finish_run, run_training
 from bbbrun.runs.session import Session
 
 # A group's training tensors may use at most this share of the machine's memory (or of a GPU's).
@@ -22,22 +25,31 @@ MEMORY_SHARE = 0.25
 DEFAULT_MAX_MEMBERS = 64
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a run came from, for its run.json, and its tracking parent (a sweep's run in MLflow)."""
+
+    invocation: Invocation | None = None
+    tracking_parent: str | None = None
+
+
 def run_all(sessions: list[Session], run_dirs: list[RunDir], callbacks: list[Callbacks],
             should_stop: Callable[[], int | None] = lambda: None,
-            max_members: int = DEFAULT_MAX_MEMBERS) -> dict[int, RunResult]:
+            max_members: int = DEFAULT_MAX_MEMBERS, origins: list[Origin] | None = None) -> dict[int, RunResult]:
     """Train every session, in batched groups where they can share one; results by session index.
 
     After a user's stop, the sessions not yet started have no result.
     """
+    where = origins or [Origin() for _ in sessions]
     results: dict[int, RunResult] = {}
     for members in plan_groups(sessions, max_members):
-        picked = [sessions[i] for i in members]
         if len(members) == 1:
             i = members[0]
             calls = dataclasses.replace(callbacks[i], should_stop=should_stop)
-            results[i] = run_training(sessions[i], run_dirs[i], calls)
+            results[i] = run_training(sessions[i], run_dirs[i], calls, where[i].invocation, where[i].tracking_parent)
         else:
-            done = run_group(picked, [run_dirs[i] for i in members], [callbacks[i] for i in members], should_stop)
+            done = run_group([sessions[i] for i in members], [run_dirs[i] for i in members],
+                             [callbacks[i] for i in members], should_stop, [where[i] for i in members])
             results.update(zip(members, done, strict=True))
         if any(r.status == "interrupted" for r in results.values()):
             break  # the user stopped: the rest stays to do, as in a sweep
@@ -45,14 +57,41 @@ def run_all(sessions: list[Session], run_dirs: list[RunDir], callbacks: list[Cal
 
 
 def run_group(sessions: list[Session], run_dirs: list[RunDir], callbacks: list[Callbacks],
-              should_stop: Callable[[], int | None] = lambda: None) -> list[RunResult]:
-    """Train the sessions as one batched model, then finish each run on its own."""
-    savers = [begin_run(s, d) for s, d in zip(sessions, run_dirs, strict=True)]
-    member_calls = [dataclasses.replace(c, on_checkpoint=saver.wrap(c.on_checkpoint))
-                    for c, saver in zip(callbacks, savers, strict=True)]
-    states = fit_group([s.trainee for s in sessions], MemberCallbacks(member_calls, should_stop))
-    return [finish_run(s, d, state, saver, c)
-            for s, d, state, saver, c in zip(sessions, run_dirs, states, savers, callbacks, strict=True)]
+              should_stop: Callable[[], int | None] = lambda: None,
+              origins: list[Origin] | None = None) -> list[RunResult]:
+    """Train the sessions as one batched model, then finish each run on its own.
+
+    Each run has its own run.json and tracker, as when trained alone; an error
+    in training fails every run of the group, one in a run's own metrics or
+    figures fails that run only.
+    """
+    where = origins or [Origin() for _ in sessions]
+    records: list[RunRecord] = []
+    try:
+        for s, d, o in zip(sessions, run_dirs, where, strict=True):
+            records.append(RunRecord(s, d, o.invocation, o.tracking_parent))
+        calls = [r.callbacks(c) for r, c in zip(records, callbacks, strict=True)]
+        savers = [begin_run(s, d) for s, d in zip(sessions, run_dirs, strict=True)]
+        member_calls = [dataclasses.replace(c, on_checkpoint=saver.wrap(c.on_checkpoint))
+                        for c, saver in zip(calls, savers, strict=True)]
+        states = fit_group([s.trainee for s in sessions], MemberCallbacks(member_calls, should_stop))
+    except BaseException as err:
+        for record in records:
+            record.fail(err)
+        raise
+    return [finish_member(*parts) for parts in zip(sessions, run_dirs, states, savers, calls, records, strict=True)]
+
+
+def finish_member(session: Session, run_dir: RunDir, state: TrainState, saver: Saver, calls: Callbacks,
+                  record: RunRecord) -> RunResult:
+    try:
+        result = finish_run(session, run_dir, state, saver, calls)
+    except Exception as err:  # this run's metrics or figures failed; the group's other runs go on
+        traceback.print_exc()
+        record.fail(err)
+        metrics = run_dir.write_failure(f"{type(err).__name__}: {err}", epochs_completed=state.epoch)
+        return RunResult(run_dir, "failed", state.epoch, metrics)
+    return record.done(result)
 
 
 def plan_groups(sessions: list[Session], max_members: int) -> list[list[int]]:

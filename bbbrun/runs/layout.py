@@ -1,13 +1,16 @@
 """The one owner of a run directory's and a sweep directory's layout: file names, status, reading, writing.
 
     <out>/<name>/<timestamp>/          a run (RunDir)
-        config.yaml  checkpoint.pt  history.csv  metrics.json  run.log  splits.json (file data)
+        config.yaml  checkpoint.pt  history.csv  metrics.json  run.json (provenance)  run.log
+        splits.json (file data)  report.html (bbbrun report)
         train.png  val.png  loss.png  calibration.png       (one input)
         <val|test>_<predicted|errors|pit|calibration>.png   (more inputs)
     <out>/sweeps/<name>/<timestamp>/   a sweep (SweepDir)
-        sweep.yaml  summary.csv  summary.json  comparison.png  slurm/
+        sweep.yaml  summary.csv  summary.json  comparison.png  slurm/  report.html
         benchmark.json  benchmark.csv  (a benchmark: <out>/benchmarks/<name>/<timestamp>/)
         <NNN>_<overrides>/             one RunDir per run
+    <dir>/                             a comparison (CompareDir, bbbrun compare --out)
+        compare_loss.png  compare_calibration.png  compare_bands.png
 
 No other module spells these names.
 """
@@ -30,6 +33,10 @@ from bbbrun.errors import CheckpointError, ConfigError, OutputError
 from bbbrun.files import output_errors, write_text_atomic
 
 CHECKPOINT = "checkpoint.pt"
+PROVENANCE = "run.json"
+METRICS = "metrics.json"
+# A directory holding either is a run (runs from before run.json existed have only metrics.json).
+RUN_MARKERS = (PROVENANCE, METRICS)
 FIGURES = ("train", "val", "loss", "calibration")
 
 
@@ -53,7 +60,7 @@ class RunDir:
 
     @property
     def metrics(self) -> Path:
-        return self.path / "metrics.json"
+        return self.path / METRICS
 
     @property
     def log(self) -> Path:
@@ -62,6 +69,28 @@ class RunDir:
     @property
     def splits(self) -> Path:
         return self.path / "splits.json"
+
+    @property
+    def provenance(self) -> Path:
+        return self.path / PROVENANCE
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+    def write_provenance(self, record: dict[str, Any]) -> None:
+        write_text_atomic(self.provenance, json.dumps(record, indent=2))
+
+    def read_provenance(self) -> dict[str, Any] | None:
+        return read_json_object(self.provenance)
+
+    def read_history(self) -> list[dict[str, float]]:
+        """history.csv's rows as numbers (empty when there is none yet)."""
+        try:
+            text = self.history.read_text()
+        except OSError:
+            return []
+        return [numbers(row) for row in csv.DictReader(io.StringIO(text))]
 
     def write_splits(self, rows: dict[str, Any]) -> None:
         """The row numbers of the source that each split took, so a run can be re-scored and audited."""
@@ -100,15 +129,33 @@ class RunDir:
         return metrics
 
     def read_metrics(self) -> dict[str, Any] | None:
-        try:
-            metrics = json.loads(self.metrics.read_text())
-        except (OSError, ValueError):
-            return None
-        return metrics if isinstance(metrics, dict) else None
+        return read_json_object(self.metrics)
 
     def is_completed(self) -> bool:
         metrics = self.read_metrics()
         return metrics is not None and metrics.get("status") == "completed"
+
+
+def numbers(row: dict[str, str]) -> dict[str, float]:
+    """A CSV row's cells that are numbers: whole numbers (the epoch) as int, the others as float."""
+    values: dict[str, float] = {}
+    for key, text in row.items():
+        for kind in (int, float):
+            try:
+                values[key] = kind(text)
+                break
+            except (TypeError, ValueError):
+                continue
+    return values
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """A JSON file holding an object, or None when it is missing, unreadable or something else."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def failure_record(error: str, **details: Any) -> dict[str, Any]:
@@ -202,8 +249,26 @@ class SweepDir:
         return self.path / "benchmark.csv"
 
     @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+    def is_benchmark(self) -> bool:
+        return self.benchmark_json.is_file()
+
+    @property
     def slurm(self) -> Path:
         return self.path / "slurm"
 
     def run(self, dir_name: str) -> RunDir:
         return RunDir(self.path / dir_name)
+
+
+@dataclass(frozen=True)
+class CompareDir:
+    """Where `bbbrun compare` writes its figures."""
+
+    path: Path
+
+    def figure(self, name: str) -> Path:
+        """compare_<name>.png (names: loss, calibration, bands)."""
+        return self.path / f"compare_{name}.png"

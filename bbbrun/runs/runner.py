@@ -7,6 +7,7 @@ through callbacks; it never prints. What a run's end means for the caller
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import signal
 from collections.abc import Callable
@@ -16,12 +17,14 @@ from typing import Any
 import torch
 
 from bbbrun.config import dump_config
-from bbbrun.errors import Interrupted, TrainingDiverged
+from bbbrun.errors import BbbrunError, Interrupted, TrainingDiverged
 from bbbrun.fit import checkpoint as ckpt
 from bbbrun.fit.loop import Callbacks, TrainState, fit, history_columns
 from bbbrun.runs.layout import RunDir
+from bbbrun.runs.provenance import Invocation, Provenance, status_of_exception
 from bbbrun.runs.results import write_results
 from bbbrun.runs.session import Session
+from bbbrun.tracking import Tracker, close_tracker, open_tracker, with_tracking
 
 
 @dataclass
@@ -47,12 +50,64 @@ def write_history(session: Session, run_dir: RunDir) -> None:
     run_dir.write_history(session.state.history, history_columns(session.model.likelihood))
 
 
-def run_training(session: Session, run_dir: RunDir, callbacks: Callbacks | None = None) -> RunResult:
-    """Train to the configured epochs, saving as it goes, then write metrics and plots."""
-    calls = callbacks or Callbacks()
-    saver = begin_run(session, run_dir)
-    state = fit(session.trainee, dataclasses.replace(calls, on_checkpoint=saver.wrap(calls.on_checkpoint)))
-    return finish_run(session, run_dir, state, saver, calls)
+# How each way a run ends reads in run.json.
+PROVENANCE_STATUS = {"completed": "completed", "interrupted": "interrupted", "diverged": "failed"}
+
+
+def run_training(session: Session, run_dir: RunDir, callbacks: Callbacks | None = None,
+                 invocation: Invocation | None = None, tracking_parent: str | None = None) -> RunResult:
+    """Train to the configured epochs, saving as it goes, then write metrics and plots.
+
+    run.json records where the run came from (`invocation`, by default this
+    process's command line) as it starts, and how it ended once it has. With
+    `tracking` set in the config, the run is also logged there (as a child of
+    `tracking_parent`, a sweep's parent run, when given).
+    """
+    record = RunRecord(session, run_dir, invocation, tracking_parent)
+    try:
+        calls = record.callbacks(callbacks or Callbacks())
+        saver = begin_run(session, run_dir)
+        state = fit(session.trainee, dataclasses.replace(calls, on_checkpoint=saver.wrap(calls.on_checkpoint)))
+        result = finish_run(session, run_dir, state, saver, calls)
+    except BaseException as err:
+        record.fail(err)
+        raise
+    return record.done(result)
+
+
+class RunRecord:
+    """A run's run.json and its tracker (when the config asks for one), opened as the run starts."""
+
+    def __init__(self, session: Session, run_dir: RunDir, invocation: Invocation | None = None,
+                 tracking_parent: str | None = None) -> None:
+        self.session, self.run_dir = session, run_dir
+        self.provenance = Provenance(run_dir, invocation or Invocation.current(), session.device)
+        self.provenance.start()
+        self.tracker: Tracker | None = None
+        try:
+            self.tracker = open_tracker(session.cfg, f"{run_dir.path.parent.name}/{run_dir.path.name}",
+                                        tracking_parent)
+        except BaseException as err:
+            self.fail(err)
+            raise
+
+    def callbacks(self, calls: Callbacks) -> Callbacks:
+        return with_tracking(calls, self.tracker)
+
+    def fail(self, err: BaseException) -> None:
+        """The run ended by an exception: say so in run.json and close the tracker."""
+        status = status_of_exception(err)
+        epoch = self.session.state.epoch
+        self.provenance.finish(status, error=f"{type(err).__name__}: {err}", epochs_completed=epoch)
+        with contextlib.suppress(BbbrunError):  # the run's own error is the one to report
+            close_tracker(self.tracker, status, None, epoch, self.run_dir.path)
+
+    def done(self, result: RunResult) -> RunResult:
+        status = PROVENANCE_STATUS[result.status]
+        failed = {"error": result.metrics["error"]} if "error" in result.metrics else {}
+        self.provenance.finish(status, epochs_completed=result.epoch, **failed)
+        close_tracker(self.tracker, status, result.metrics, result.epoch, self.run_dir.path)
+        return result
 
 
 @dataclass

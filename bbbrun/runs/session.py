@@ -16,6 +16,7 @@ from bbbrun.errors import CheckpointError, ConfigError
 from bbbrun.fit import checkpoint as ckpt
 from bbbrun.fit.loop import TrainData, Trainee, TrainState, make_optimizer, planned_epochs
 from bbbrun.runs.layout import RunDir, checkpoint_file, new_run_dir, run_dir_of_checkpoint
+from bbbrun.tracking import check_tracking
 
 # What a resume may change: how long and where it trains, nothing that defines the model or data.
 RESUMABLE_PREFIXES = ("train.",)
@@ -57,6 +58,7 @@ def resolve_device(name: str) -> torch.device:
 
 def start_session(cfg: Config, payload: dict[str, Any] | None = None) -> Session:
     """Build data, model and optimiser from the config (and a checkpoint when resuming)."""
+    check_tracking(cfg)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     dataset = make_dataset(cfg.data, cfg.seed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import math
 import traceback
@@ -49,9 +50,7 @@ def batch_jobs(jobs: list[RunJob], max_members: int, workers: int) -> list[RunJo
         size = min(max_members, max(1, math.ceil(len(members) / parts)))
         for start in range(0, len(members), size):
             chunk = members[start : start + size]
-            batched.append(chunk[0] if len(chunk) == 1 else RunJob(
-                chunk[0].index, chunk[0].run_dir, chunk[0].config, chunk[0].num_threads,
-                chunk[0].capture_output, tuple(chunk)))
+            batched.append(chunk[0] if len(chunk) == 1 else dataclasses.replace(chunk[0], members=tuple(chunk)))
     return sorted(batched, key=lambda job: job.index)
 
 
@@ -86,7 +85,7 @@ def execute_group(job: RunJob) -> dict[str, Any]:
 
 
 def train_members(todo: list[tuple[RunJob, RunDir, TextIO | None]]) -> dict[int, dict[str, Any]]:
-    from bbbrun.runs.batched import run_all
+    from bbbrun.runs.batched import Origin, run_all
     from bbbrun.runs.session import sweep_session
 
     summaries: dict[int, dict[str, Any]] = {}
@@ -102,7 +101,8 @@ def train_members(todo: list[tuple[RunJob, RunDir, TextIO | None]]) -> dict[int,
         return summaries
     try:
         results = run_all([s for *_, s in started], [d for _, d, _, _ in started],
-                          [log_to(log) for _, _, log, _ in started], max_members=len(started))
+                          [log_to(log) for _, _, log, _ in started], max_members=len(started),
+                          origins=[Origin(m.invocation, m.tracking_parent) for m, *_ in started])
     except Exception as err:  # the group failed as a whole: every run in it is marked with why
         traceback.print_exc()
         for member, run_dir, _, _ in started:

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bbbrun.config import config_from_dict
 from bbbrun.errors import ConfigError, Interrupted, SweepFailed
 from bbbrun.runs.layout import SweepDir
+from bbbrun.runs.provenance import Invocation
 from bbbrun.sweeps.batching import batch_jobs, member_indices
 from bbbrun.sweeps.executors import Executor, RunJob
 from bbbrun.sweeps.executors.base import failure, not_run, summarize_metrics
-from bbbrun.sweeps.grid import SweepPlan, expand, format_value, plan_from_dict, plan_to_dict, read_spec
+from bbbrun.sweeps.grid import RunPlan, SweepPlan, expand, format_value, plan_from_dict, plan_to_dict, read_spec
 from bbbrun.sweeps.summary import write_summary
+from bbbrun.tracking import SweepTracker, check_plan_tracking, open_sweep_tracker
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ def prepare(request: SweepRequest) -> Prepared:
     else:
         prepared = Prepared(plan_from_args(list(request.sources)), None)
     plan = with_slurm_flags(prepared.plan, request.partition, request.time_min, request.gpus)
+    check_plan_tracking([run.config for run in plan.runs if run.error is None])
     return Prepared(plan, prepared.existing)
 
 
@@ -117,14 +121,21 @@ def open_sweep(prepared: Prepared, out: Path, kind: str = "sweeps") -> SweepDir:
     return sweep
 
 
-def pending_jobs(plan: SweepPlan, sweep: SweepDir, executor: Executor) -> list[RunJob]:
+def pending_jobs(plan: SweepPlan, sweep: SweepDir, executor: Executor,
+                 tracking_parent: str | None = None) -> list[RunJob]:
     """Jobs for the valid runs that have no completed metrics.json yet."""
     threads = executor.thread_share()
     return [
-        RunJob(run.index, str(sweep.run(run.dir_name).path.resolve()), run.config, threads, executor.captures_output)
+        RunJob(run.index, str(sweep.run(run.dir_name).path.resolve()), run.config, threads, executor.captures_output,
+               run_invocation(run), tracking_parent)
         for run in plan.runs
         if run.error is None and not sweep.run(run.dir_name).is_completed()
     ]
+
+
+def run_invocation(run: RunPlan) -> Invocation:
+    """The sweep's command line, with the run's own swept values as its overrides."""
+    return Invocation.current(None, [f"{k}={format_value(v)}" for k, v in run.swept.items()])
 
 
 # ------------------------------------------------------------- results
@@ -157,7 +168,9 @@ def run_sweep(plan: SweepPlan, sweep: SweepDir, executor: Executor,
     """
     fresh: dict[int, dict[str, Any]] = {}
     names = {run.index: run.dir_name for run in plan.runs}
-    jobs = batch_jobs(pending_jobs(plan, sweep, executor), executor.options.batch_members, executor.workers())
+    parent = open_parent_tracker(plan, sweep)
+    pending = pending_jobs(plan, sweep, executor, parent.parent_id if parent else None)
+    jobs = batch_jobs(pending, executor.options.batch_members, executor.workers())
     groups = {job.index: member_indices(job) for job in jobs}
 
     def record(summary: dict[str, Any]) -> None:
@@ -173,15 +186,27 @@ def run_sweep(plan: SweepPlan, sweep: SweepDir, executor: Executor,
         for index in groups.get(summary["index"], [summary["index"]]):
             record({**summary, "index": index})
 
+    status = "interrupted"
     try:
         executor.run(jobs, done, sweep.slurm)
+        status = "completed"
     except KeyboardInterrupt:
         raise Interrupted(f"sweep stopped; what finished is in {sweep.summary_csv}; "
                           f"continue with: bbbrun sweep --resume {sweep.path}", signal.SIGINT) from None
     finally:
         records = collect(plan, sweep, fresh)
         write_summary(plan, sweep, records)
+        if parent is not None:
+            parent.finish(status, [sweep.plan, sweep.summary_csv, sweep.summary_json, sweep.comparison])
     return records
+
+
+def open_parent_tracker(plan: SweepPlan, sweep: SweepDir) -> SweepTracker | None:
+    """The sweep's parent run when its runs are tracked (the first valid run's config says where)."""
+    first = next((run for run in plan.runs if run.error is None), None)
+    if first is None:
+        return None
+    return open_sweep_tracker(config_from_dict(first.config), f"{plan.name}/{sweep.path.name}")
 
 
 def raise_for_failures(records: list[dict[str, Any]], sweep: SweepDir) -> None:

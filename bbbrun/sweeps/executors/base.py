@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bbbrun.runs.layout import RunDir, failure_record
+from bbbrun.runs.provenance import Invocation
 from bbbrun.sweeps.grid import ExecutorKind, SlurmOptions
 
 SUMMARY_KEYS = ("status", "error", "epochs_completed", "train_seconds", "device")
@@ -46,6 +47,9 @@ class RunJob:
     # Workers that run one job at a time send their output to run.log; Dask's
     # threads share sys.stdout, so there it stays where the worker put it.
     capture_output: bool = True
+    # The sweep's command line, for each run's run.json (None: the worker's own).
+    invocation: Invocation | None = None
+    tracking_parent: str | None = None  # the sweep's parent run in the tracking service
     # A batched group: these runs train as one model (this job's own index and
     # directory are its first member's); its summary lists theirs under "members".
     members: tuple[RunJob, ...] = ()
@@ -141,7 +145,8 @@ def train_run(job: RunJob, run_dir: RunDir) -> dict[str, Any]:
         torch.set_num_threads(job.num_threads)
     try:
         session = sweep_session(job.config, run_dir)
-        return runner.run_training(session, run_dir, log_lines()).metrics
+        return runner.run_training(session, run_dir, log_lines(), job.invocation,
+                                   job.tracking_parent).metrics
     except Exception as err:  # any failure is this run's result, not the sweep's
         traceback.print_exc()
         return run_dir.write_failure(f"{type(err).__name__}: {err}")
