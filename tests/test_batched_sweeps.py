@@ -22,7 +22,8 @@ from bbbrun.sweeps.batching import batch_jobs, group_key
 from bbbrun.sweeps.executors import RunJob
 
 cli = CliRunner()
-RUN_FILES = ("config.yaml", "checkpoint.pt", "history.csv", "metrics.json", "val.png", "train.png", "run.log")
+RUN_FILES = ("config.yaml", "checkpoint.pt", "history.csv", "metrics.json", "val.png", "train.png", "run.log",
+             "run.json")
 
 
 def tiny_dict(**changes: Any) -> dict[str, Any]:
@@ -86,6 +87,7 @@ def test_a_batched_sweep_gives_each_run_what_it_gets_alone(tmp_path: Path) -> No
     for run in (p for p in root.iterdir() if p.is_dir()):
         assert all((run / f).is_file() for f in RUN_FILES), run
         assert "epoch" in (run / "run.log").read_text()
+        assert json.loads((run / "run.json").read_text())["status"] == "completed"
 
 
 def test_a_diverging_member_fails_alone_and_the_sweep_names_it(tmp_path: Path) -> None:
