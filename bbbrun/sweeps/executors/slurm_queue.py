@@ -1,0 +1,69 @@
+"""What a Slurm controller says about a sweep: its partitions, and the state of each task of a job array.
+
+submitit learns a job's state from `sacct`, which needs Slurm's accounting database; many clusters (and
+any single-node Slurm without slurmdbd) have none, and then a job that ended without a result (cancelled,
+past its time limit, its node lost) looks pending for ever. `squeue --states=all` answers from the
+controller itself, which keeps a finished job for MinJobAge (300 s by default), far longer than a poll.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from bbbrun.errors import ConfigError
+
+# A task in one of these may still produce a result; any other state is final.
+ACTIVE = frozenset({
+    "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
+    "RESIZING", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD", "STOPPED",
+})
+
+# Why a task that ended without a result ended, as a user reads it in the summary.
+ENDINGS = {
+    "TIMEOUT": "stopped at its time limit",
+    "CANCELLED": "cancelled (scancel, or an administrator)",
+    "NODE_FAIL": "its node failed",
+    "OUT_OF_MEMORY": "ran out of memory (raise slurm.mem_gb)",
+    "PREEMPTED": "preempted",
+    "BOOT_FAIL": "its node failed to boot",
+    "DEADLINE": "missed its deadline",
+}
+
+
+def slurm(*args: str) -> subprocess.CompletedProcess[str]:
+    """A Slurm command's output; a missing or hung command reads as a failed one."""
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return subprocess.CompletedProcess(args, 1, "", str(err))
+
+
+def check_partition(name: str) -> None:
+    """Refuse a partition the controller does not know, naming those it does."""
+    answer = slurm("sinfo", "--noheader", "--format=%R")
+    if answer.returncode != 0:
+        reason = (answer.stderr.strip().splitlines() or ["no answer"])[-1]
+        raise ConfigError(f"could not ask the Slurm controller for its partitions (sinfo: {reason})")
+    known = sorted(set(answer.stdout.split()))
+    if name not in known:
+        raise ConfigError(f"--partition {name}: no such Slurm partition; this cluster has {', '.join(known)}")
+
+
+def task_states(array_id: str) -> dict[str, str] | None:
+    """{"<array>_<task>": "RUNNING", ...} for every task still known; None when squeue could not answer."""
+    answer = slurm("squeue", "--noheader", "--array", "--states=all", f"--jobs={array_id}", "--format=%i|%T")
+    if answer.returncode != 0:
+        # The controller forgets a job MinJobAge after it ends: then no task of it is known.
+        return {} if "Invalid job id" in answer.stderr else None
+    rows = (line.split("|", 1) for line in answer.stdout.split() if "|" in line)
+    return {task: state for task, state in rows}
+
+
+def ending(task: str, state: str | None, time_min: int) -> str:
+    """One line saying how a task ended without a result."""
+    if state is None:
+        return f"slurm job {task} left the queue without a result"
+    why = ENDINGS.get(state, "ended without a result")
+    if state == "TIMEOUT":
+        why += f" of {time_min} min; rerun with a larger --time"
+    return f"slurm job {task} {state}: {why}"
