@@ -82,13 +82,15 @@ def watch_array(array: list[Any], indices: dict[str, int], on_done: OnDone, time
         while waiting:
             touch_folder(array[0].paths.folder)
             states = task_states(array_id)
+            seen_ending = len(ended_once)
             for task, job in list(waiting.items()):
                 summary = task_summary(job, indices[task], states, ended_once, time_min)
                 if summary is not None:
                     del waiting[task]
                     on_done(summary)
-            if waiting:
-                time.sleep(min(MAX_POLL_SECONDS, 1.0 + (time.monotonic() - start) / 6))
+            if waiting:  # a task just seen ending is looked at again soon
+                soon = len(ended_once) > seen_ending
+                time.sleep(1.0 if soon else min(MAX_POLL_SECONDS, 1.0 + (time.monotonic() - start) / 6))
     except BaseException:
         if waiting:
             slurm("scancel", *waiting)
