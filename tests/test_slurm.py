@@ -9,6 +9,7 @@ import csv
 import os
 import re
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -120,3 +121,25 @@ def test_job_array_with_a_cancelled_and_a_timed_out_run_then_resume(partition: s
     assert again != array and "#SBATCH --array=0-1" in (root / "slurm" / f"{again}_submission.sh").read_text()
     assert {p: (p / "checkpoint.pt").stat().st_mtime_ns for p in finished} == finished
     assert [r["status"] for r in rows(root).values()] == ["completed"] * 4
+
+
+@pytest.mark.slurm
+def test_ctrl_c_cancels_the_array_and_marks_the_runs_interrupted(partition: str, tmp_path: Path) -> None:
+    pipe = tmp_path / "rows.csv"
+    os.mkfifo(pipe)
+    csv_config(tmp_path / "blocked.yaml", pipe)
+    sweep = bbbrun("sweep", "blocked.yaml", "seed=0,1", "--executor", "slurm", "--partition", partition,
+                   "--out", "out", cwd=tmp_path)
+    try:
+        root = wait_for("the sweep directory", lambda: next((tmp_path / "out" / "sweeps").glob("*/*"), None))
+        array = wait_for("the job array", lambda: (submitted_arrays(root) or [None])[0])
+        wait_for("a task to start", lambda: "RUNNING" in squeue(array).values() or None)
+        sweep.send_signal(signal.SIGINT)
+        out, err = sweep.communicate(timeout=60)
+    finally:
+        sweep.kill()
+        sweep.wait()
+    assert sweep.returncode == 130, out + err
+    assert f"bbbrun sweep --resume {root.relative_to(tmp_path)}" in err
+    wait_for("every task cancelled", lambda: set(squeue(array).values()) == {"CANCELLED"} or None, timeout=30)
+    assert {r["status"] for r in rows(root).values()} == {"interrupted"}
