@@ -136,3 +136,13 @@ def test_a_worker_killed_mid_run_and_the_sweep_finishes(tmp_path: Path, dask_clu
     assert list(statuses(root).values()) == ["completed"] * 4
     survivor = next(p for n, p in dask_cluster.workers.items() if n != name)
     assert survivor.poll() is None and "000_" in out
+
+
+def test_an_unreachable_scheduler_is_one_line_before_anything_is_made(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    config = write_config(tmp_path / "c.yaml")
+    result = CliRunner().invoke(app, ["sweep", str(config), "--executor", "dask",
+                                      "--scheduler", f"tcp://127.0.0.1:{free_port()}", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "could not reach the dask scheduler" in result.stderr and result.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "out").exists()

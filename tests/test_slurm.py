@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from clusters import bbbrun, csv_config, replace_pipe, wait_for
@@ -19,6 +20,8 @@ from conftest import write_config
 from typer.testing import CliRunner
 
 from bbbrun.cli import app
+from bbbrun.sweeps.executors.slurm import task_summary
+from bbbrun.sweeps.executors.slurm_queue import last_error_line
 
 # A run blocked on its pipe outlives a 1-minute limit: Slurm checks limits every 30 s, then kills.
 TIME_LIMIT_MIN = 1
@@ -68,7 +71,7 @@ def rows(root: Path) -> dict[str, dict[str, str]]:
 
 
 @pytest.mark.slurm
-def test_unknown_partition_is_one_line_before_anything_is_made(partition: str, tmp_path: Path) -> None:
+def test_what_slurm_refuses_is_one_line_before_anything_is_made(partition: str, tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.yaml")
     result = CliRunner().invoke(app, ["sweep", str(config), "seed=0,1", "--executor", "slurm",
                                       "--partition", "no-such-partition", "--out", str(tmp_path / "out")])
@@ -76,6 +79,12 @@ def test_unknown_partition_is_one_line_before_anything_is_made(partition: str, t
     assert result.stderr.strip().count("\n") == 0 and "no such Slurm partition" in result.stderr
     assert partition in result.stderr  # names the partitions there are
     assert not (tmp_path / "out").exists()
+    # What sbatch itself would refuse (here: a GPU where the node has none) is refused the same way.
+    result = CliRunner().invoke(app, ["sweep", str(config), "--executor", "slurm", "--gpus", "99",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: Slurm would refuse these runs: sbatch: error: ")
+    assert result.stderr.strip().count("\n") == 0 and not (tmp_path / "out").exists()
 
 
 @pytest.mark.slurm
@@ -143,3 +152,41 @@ def test_ctrl_c_cancels_the_array_and_marks_the_runs_interrupted(partition: str,
     assert f"bbbrun sweep --resume {root.relative_to(tmp_path)}" in err
     wait_for("every task cancelled", lambda: set(squeue(array).values()) == {"CANCELLED"} or None, timeout=30)
     assert {r["status"] for r in rows(root).values()} == {"interrupted"}
+
+
+# ------------------------------------------------------------- without a controller
+
+
+class FakeJob:
+    """What the watcher reads of a submitit job: its id, its result file, its error log."""
+
+    def __init__(self, folder: Path, job_id: str) -> None:
+        self.job_id = job_id
+        self.paths = SimpleNamespace(result_pickle=folder / f"{job_id}_0_result.pkl",
+                                     stderr=folder / f"{job_id}_0_log.err")
+
+    def result(self) -> dict[str, object]:
+        return {"index": 0, "status": "completed"}
+
+
+def test_a_task_that_ends_without_a_result_is_failed_on_the_second_look(tmp_path: Path) -> None:
+    job, ended_once = FakeJob(tmp_path, "7_0"), set[str]()
+    assert task_summary(job, 0, {"7_0": "RUNNING"}, ended_once, 5) is None
+    assert task_summary(job, 0, None, ended_once, 5) is None  # squeue did not answer: no verdict
+    assert task_summary(job, 0, {}, ended_once, 5) is None  # gone from the queue: its result may be on its way
+    summary = task_summary(job, 0, {}, ended_once, 5)
+    assert summary is not None and summary["status"] == "failed"
+    assert summary["error"] == f"slurm job 7_0 left the queue without a result; see {job.paths.stderr}"
+    late = FakeJob(tmp_path, "7_1")
+    assert task_summary(late, 0, {"7_1": "COMPLETED"}, ended_once, 5) is None
+    late.paths.result_pickle.write_bytes(b"")  # the result arrived between two looks
+    assert task_summary(late, 0, {"7_1": "COMPLETED"}, ended_once, 5) == {"index": 0, "status": "completed"}
+
+
+def test_a_job_error_is_one_line() -> None:
+    trace = ("Job (task=0) failed during processing with trace:\n----\nTraceback (most recent call last):\n"
+             '  File "x.py", line 1, in f\nOSError: [Errno 28] No space left on device\n----\n'
+             "You can check full logs at paths:\n  - /tmp/1_0_0_log.err\n")
+    assert last_error_line(trace) == "OSError: [Errno 28] No space left on device"
+    assert last_error_line("sbatch: error: invalid partition\nsbatch: error: Batch job submission failed: x") == (
+        "sbatch: error: Batch job submission failed: x")

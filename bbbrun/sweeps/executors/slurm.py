@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import re
+import io
 import shutil
 import time
 from pathlib import Path
@@ -16,7 +16,15 @@ from typing import Any
 
 from bbbrun.errors import ConfigError
 from bbbrun.sweeps.executors.base import Executor, OnDone, RunJob, execute_run, failure
-from bbbrun.sweeps.executors.slurm_queue import ACTIVE, check_partition, ending, slurm, task_states
+from bbbrun.sweeps.executors.slurm_queue import (
+    ACTIVE,
+    check_partition,
+    check_submission,
+    ending,
+    last_error_line,
+    slurm,
+    task_states,
+)
 
 # The longest wait between two looks at the queue: polling a real controller often loads it.
 MAX_POLL_SECONDS = 10.0
@@ -33,6 +41,7 @@ class SlurmExecutor(Executor):
                               "or use --executor local")
         if self.options.slurm.partition:
             check_partition(self.options.slurm.partition)
+        check_submission(self.options.slurm)
 
     def run(self, jobs: list[RunJob], on_done: OnDone, folder: Path) -> None:
         if not jobs:
@@ -66,9 +75,10 @@ class SlurmExecutor(Executor):
         if options.mem_gb:
             params["mem_gb"] = options.mem_gb
         executor.update_parameters(**params)
-        try:
-            return list(executor.map_array(execute_run, jobs))
-        except Exception as err:  # sbatch's refusal, with its reason
+        try:  # submitit prints sbatch's refusal as well as raising it: it is said once, below
+            with contextlib.redirect_stderr(io.StringIO()):
+                return list(executor.map_array(execute_run, jobs))
+        except Exception as err:
             raise ConfigError(f"Slurm refused the job array: {last_error_line(str(err))}") from None
 
 
@@ -107,7 +117,7 @@ def task_summary(job: Any, index: int, states: dict[str, str] | None, ended_once
     if job.job_id not in ended_once:  # its result may reach shared storage a moment after the state changes
         ended_once.add(job.job_id)
         return None
-    return failure(index, ending(job.job_id, states.get(job.job_id), time_min))
+    return failure(index, ending(job.job_id, states.get(job.job_id), time_min, job.paths.stderr))
 
 
 def job_summary(job: Any, index: int) -> dict[str, Any]:
@@ -122,10 +132,3 @@ def touch_folder(folder: Path) -> None:
     """Revalidate a shared folder's listing, so that a result file written on another node is seen."""
     with contextlib.suppress(OSError):
         folder.chmod(folder.stat().st_mode)
-
-
-def last_error_line(text: str) -> str:
-    """The line of a traceback or of sbatch's output that names the error."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    named = [line for line in lines if re.match(r"^([\w.]+(Error|Exception)\b|sbatch: error:)", line)]
-    return (named or lines or ["(no message)"])[-1]

@@ -1,4 +1,5 @@
-"""What a Slurm controller says about a sweep: its partitions, and the state of each task of a job array.
+"""What a Slurm controller says about a sweep: its partitions, whether it would take the job array's
+options, and the state of each task of the array.
 
 submitit learns a job's state from `sacct`, which needs Slurm's accounting database; many clusters (and
 any single-node Slurm without slurmdbd) have none, and then a job that ended without a result (cancelled,
@@ -8,9 +9,12 @@ controller itself, which keeps a finished job for MinJobAge (300 s by default), 
 
 from __future__ import annotations
 
+import re
 import subprocess
+from pathlib import Path
 
 from bbbrun.errors import ConfigError
+from bbbrun.sweeps.grid import SlurmOptions
 
 # A task in one of these may still produce a result; any other state is final.
 ACTIVE = frozenset({
@@ -49,6 +53,21 @@ def check_partition(name: str) -> None:
         raise ConfigError(f"--partition {name}: no such Slurm partition; this cluster has {', '.join(known)}")
 
 
+def check_submission(options: SlurmOptions) -> None:
+    """Ask sbatch whether it would take a task with these options; `--test-only` submits nothing."""
+    args = ["sbatch", "--test-only", "--nodes=1", f"--time={options.time_min}",
+            f"--cpus-per-task={options.cpus_per_task}", "--wrap=true"]
+    if options.partition:
+        args.append(f"--partition={options.partition}")
+    if options.gpus_per_node:
+        args.append(f"--gpus-per-node={options.gpus_per_node}")
+    if options.mem_gb:
+        args.append(f"--mem={int(options.mem_gb * 1024)}M")
+    answer = slurm(*args)
+    if answer.returncode != 0:
+        raise ConfigError(f"Slurm would refuse these runs: {last_error_line(answer.stderr)}")
+
+
 def task_states(array_id: str) -> dict[str, str] | None:
     """{"<array>_<task>": "RUNNING", ...} for every task still known; None when squeue could not answer."""
     answer = slurm("squeue", "--noheader", "--array", "--states=all", f"--jobs={array_id}", "--format=%i|%T")
@@ -59,11 +78,18 @@ def task_states(array_id: str) -> dict[str, str] | None:
     return {task: state for task, state in rows}
 
 
-def ending(task: str, state: str | None, time_min: int) -> str:
-    """One line saying how a task ended without a result."""
-    if state is None:
-        return f"slurm job {task} left the queue without a result"
-    why = ENDINGS.get(state, "ended without a result")
+def ending(task: str, state: str | None, time_min: int, log: Path) -> str:
+    """One line saying how a task ended without a result, and where to look when Slurm does not say why."""
     if state == "TIMEOUT":
-        why += f" of {time_min} min; rerun with a larger --time"
-    return f"slurm job {task} {state}: {why}"
+        return f"slurm job {task} TIMEOUT: {ENDINGS[state]} of {time_min} min; rerun with a larger --time"
+    if state in ENDINGS:
+        return f"slurm job {task} {state}: {ENDINGS[state]}"
+    what = f"ended {state}" if state else "left the queue"
+    return f"slurm job {task} {what} without a result; see {log}"
+
+
+def last_error_line(text: str) -> str:
+    """The line of a traceback or of sbatch's output that names the error."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    named = [line for line in lines if re.match(r"^([\w.]+(Error|Exception)\b|sbatch: error:)", line)]
+    return (named or lines or ["(no message)"])[-1]
