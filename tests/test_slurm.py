@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from bbbrun.cli import app
 from bbbrun.sweeps.executors.slurm import task_summary
-from bbbrun.sweeps.executors.slurm_queue import last_error_line
+from bbbrun.sweeps.executors.slurm_queue import last_error_line, minutes, partition_limits
 
 # A run blocked on its pipe outlives a 1-minute limit: Slurm checks limits every 30 s, then kills.
 TIME_LIMIT_MIN = 1
@@ -85,6 +85,27 @@ def test_what_slurm_refuses_is_one_line_before_anything_is_made(partition: str, 
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error: Slurm would refuse these runs: sbatch: error: ")
     assert result.stderr.strip().count("\n") == 0 and not (tmp_path / "out").exists()
+
+
+@pytest.mark.slurm
+def test_a_time_over_the_partitions_limit_is_refused(partition: str, tmp_path: Path) -> None:
+    """sbatch would take it, and the job would pend for ever; bbbrun says so before anything is made."""
+    limits, _ = partition_limits()
+    limited = next(((name, minutes(limit)) for name, limit in limits.items() if minutes(limit)), None)
+    if limited is None:
+        pytest.skip("no partition of this cluster has a time limit (.ci/slurm-up's has one: short)")
+    name, limit = limited
+    write_config(tmp_path / "c.yaml")
+    sweep = bbbrun("sweep", "c.yaml", "--executor", "slurm", "--partition", name, "--time", str(limit + 1),
+                   "--out", "out", cwd=tmp_path)
+    try:  # in its own process: were it submitted, it would wait for ever
+        _, err = sweep.communicate(timeout=60)
+    finally:
+        sweep.kill()
+        sweep.wait()
+    assert sweep.returncode == 2, err
+    assert f"--time {limit + 1} is over partition {name}'s limit" in err
+    assert err.strip().count("\n") == 0 and not (tmp_path / "out").exists()
 
 
 @pytest.mark.slurm
@@ -190,3 +211,8 @@ def test_a_job_error_is_one_line() -> None:
     assert last_error_line(trace) == "OSError: [Errno 28] No space left on device"
     assert last_error_line("sbatch: error: invalid partition\nsbatch: error: Batch job submission failed: x") == (
         "sbatch: error: Batch job submission failed: x")
+
+
+def test_slurm_times_read_as_minutes() -> None:
+    assert [minutes(t) for t in ("30:00", "4:00:00", "1-12:00:00", "45")] == [30, 240, 36 * 60, 45]
+    assert minutes("infinite") is None and minutes("UNLIMITED") is None

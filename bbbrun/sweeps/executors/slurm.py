@@ -39,8 +39,7 @@ class SlurmExecutor(Executor):
         if shutil.which("sbatch") is None:
             raise ConfigError("--executor slurm needs Slurm: no sbatch on PATH; run on a Slurm login node, "
                               "or use --executor local")
-        if self.options.slurm.partition:
-            check_partition(self.options.slurm.partition)
+        check_partition(self.options.slurm.partition, self.options.slurm.time_min)
         check_submission(self.options.slurm)
 
     def run(self, jobs: list[RunJob], on_done: OnDone, folder: Path) -> None:

@@ -42,15 +42,40 @@ def slurm(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(args, 1, "", str(err))
 
 
-def check_partition(name: str) -> None:
-    """Refuse a partition the controller does not know, naming those it does."""
-    answer = slurm("sinfo", "--noheader", "--format=%R")
+def check_partition(name: str | None, time_min: int) -> None:
+    """Refuse a partition the controller does not know, or a --time over its limit (the job would pend for ever)."""
+    limits, default = partition_limits()
+    chosen = name or default
+    if chosen is None:
+        return  # no default partition: sbatch --test-only says what is wrong
+    if chosen not in limits:
+        known = ", ".join(sorted(limits))
+        raise ConfigError(f"--partition {chosen}: no such Slurm partition; this cluster has {known}")
+    limit = minutes(limits[chosen])
+    if limit is not None and time_min > limit:
+        raise ConfigError(f"--time {time_min} is over partition {chosen}'s limit of {limits[chosen]} "
+                          f"({limit} min); ask for at most {limit}")
+
+
+def partition_limits() -> tuple[dict[str, str], str | None]:
+    """Each partition's time limit as sinfo writes it, and the default partition."""
+    answer = slurm("sinfo", "--noheader", "--format=%P %l")
     if answer.returncode != 0:
         reason = (answer.stderr.strip().splitlines() or ["no answer"])[-1]
         raise ConfigError(f"could not ask the Slurm controller for its partitions (sinfo: {reason})")
-    known = sorted(set(answer.stdout.split()))
-    if name not in known:
-        raise ConfigError(f"--partition {name}: no such Slurm partition; this cluster has {', '.join(known)}")
+    rows = [line.split() for line in answer.stdout.splitlines() if len(line.split()) == 2]
+    default = next((part.rstrip("*") for part, _ in rows if part.endswith("*")), None)
+    return {part.rstrip("*"): limit for part, limit in rows}, default
+
+
+def minutes(limit: str) -> int | None:
+    """Whole minutes in a Slurm time ("infinite", "30:00", "4:00:00", "1-12:00:00"); None when unlimited."""
+    if not re.fullmatch(r"(\d+-)?\d+(:\d+){0,2}", limit):
+        return None
+    days, _, clock = limit.rpartition("-")
+    parts = [int(p) for p in clock.split(":")]
+    hours, mins = (parts[0], parts[1]) if len(parts) == 3 else (0, parts[0])  # h:m:s, else m:s or m
+    return int(days or 0) * 1440 + hours * 60 + mins
 
 
 def check_submission(options: SlurmOptions) -> None:
