@@ -6,6 +6,7 @@ The run directories must be on storage its workers share.
 from __future__ import annotations
 
 import importlib.util
+import socket
 import uuid
 from pathlib import Path
 from typing import Any, ClassVar
@@ -45,7 +46,21 @@ class DaskExecutor(Executor):
 def connect(scheduler: str) -> Any:
     from distributed import Client
 
+    probe(scheduler)
     try:
         return Client(scheduler, timeout="10s")
     except OSError as err:
         raise ConfigError(f"could not reach the dask scheduler at {scheduler}: {err}") from None
+
+
+def probe(scheduler: str) -> None:
+    """Refuse a tcp:// address nothing listens on at once; the client would retry it for its whole timeout."""
+    from distributed.comm import parse_address, parse_host_port
+
+    scheme, location = parse_address(scheduler)
+    if scheme != "tcp":
+        return
+    try:
+        socket.create_connection(parse_host_port(location), timeout=10).close()
+    except OSError as err:
+        raise ConfigError(f"could not reach the dask scheduler at {scheduler}: {err.strerror or err}") from None
