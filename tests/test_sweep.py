@@ -1,18 +1,11 @@
-"""bbbrun sweep: the grid grammar, failures that do not stop a sweep, resume, Dask and Slurm executors."""
+"""bbbrun sweep: the grid grammar, failures that do not stop a sweep, resume (real clusters: test_dask, test_slurm)."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -188,65 +181,6 @@ def test_resume_reruns_only_what_did_not_complete(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------- clusters
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "dask scheduler exited"
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
-
-
-@pytest.fixture
-def dask_cluster(tmp_path: Path) -> Iterator[str]:
-    """A real scheduler and two workers, all on loopback only, stopped afterwards."""
-    pytest.importorskip("distributed")
-    dask = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
-    if dask is None:
-        pytest.skip("the dask command is not installed")
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    logs = (tmp_path / "dask.log").open("w")
-    common = ["--no-dashboard"]
-    processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), *common],
-                                  stdout=logs, stderr=logs, cwd=tmp_path)]
-    try:
-        wait_for_port(port, processes[0])
-        for i in range(2):
-            processes.append(subprocess.Popen(
-                [dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny", "--name", f"w{i}",
-                 "--local-directory", str(tmp_path / f"w{i}"), *common], stdout=logs, stderr=logs, cwd=tmp_path))
-        yield address
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        logs.close()
-
-
-def test_dask_executor_runs_on_real_workers(tmp_path: Path, dask_cluster: str) -> None:
-    config = write_config(tmp_path / "c.yaml")
-    out = tmp_path / "out"
-    result = runner.invoke(app, ["sweep", str(config), "seed=0,1", "--executor", "dask", "--scheduler", dask_cluster,
-                                 "--out", str(out)])
-    assert result.exit_code == 0, result.output + (tmp_path / "dask.log").read_text()[-3000:]
-    root = sweep_root(out)
-    assert [r["status"] for r in summary_rows(root).values()] == ["completed"] * 2
-    assert all((run / "checkpoint.pt").is_file() for run in root.iterdir() if run.is_dir())
 
 
 def test_slurm_executor_through_submitit_local(tmp_path: Path) -> None:

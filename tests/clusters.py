@@ -1,0 +1,64 @@
+"""Helpers for the tests that run sweeps on real cluster processes (Slurm, Dask).
+
+A run that must stay busy until the test decides reads its data from a named pipe: opening it blocks,
+without using a core, until the test writes to it, or replaces it with a regular file, or the job is
+killed. That makes "cancelled while running", "past its time limit" and "worker killed mid-run"
+deterministic with a tiny config.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import yaml
+from conftest import TINY
+
+T = TypeVar("T")
+
+
+def csv_rows(num_points: int = 300, seed: int = 0) -> str:
+    """A small regression table: a noisy cubic in column y of x."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-3, 3, num_points)
+    y = 0.2 * x**3 + rng.normal(0, 1, num_points)
+    return "x,y\n" + "".join(f"{a:.6f},{b:.6f}\n" for a, b in zip(x, y, strict=True))
+
+
+def csv_config(path: Path, data_path: Path) -> Path:
+    """A tiny config whose data is the CSV (or the pipe) at data_path."""
+    raw = copy.deepcopy(TINY)
+    raw["data"] = {"source": "csv", "path": str(data_path), "target": "y"}
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def replace_pipe(pipe: Path) -> None:
+    """Put a regular CSV where the pipe was, atomically; a reader still waiting on the pipe stays blocked."""
+    scratch = pipe.with_suffix(".tmp")
+    scratch.write_text(csv_rows())
+    os.replace(scratch, pipe)
+
+
+def bbbrun(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """The CLI in its own process, as a user starts it."""
+    return subprocess.Popen([sys.executable, "-m", "bbbrun", *args], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0, every: float = 0.5) -> T:
+    """Poll until probe returns something, or fail naming what never happened."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value is not None:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
