@@ -115,8 +115,9 @@ def test_job_array_with_a_cancelled_and_a_timed_out_run_then_resume(partition: s
     os.mkfifo(pipe)
     csv_config(tmp_path / "blocked.yaml", pipe)
     write_config(tmp_path / "fast.yaml")
+    # --no-batch: one task per run (a batched group would be one task for its runs).
     sweep = bbbrun("sweep", "blocked.yaml", "fast.yaml", "seed=0,1", "--executor", "slurm", "--partition", partition,
-                   "--time", str(TIME_LIMIT_MIN), "--out", "out", cwd=tmp_path)
+                   "--time", str(TIME_LIMIT_MIN), "--no-batch", "--out", "out", cwd=tmp_path)
     try:
         root = wait_for("the sweep directory", lambda: next((tmp_path / "out" / "sweeps").glob("*/*"), None))
         array = wait_for("the job array", lambda: (submitted_arrays(root) or [None])[0])
@@ -159,7 +160,7 @@ def test_ctrl_c_cancels_the_array_and_marks_the_runs_interrupted(partition: str,
     os.mkfifo(pipe)
     csv_config(tmp_path / "blocked.yaml", pipe)
     sweep = bbbrun("sweep", "blocked.yaml", "seed=0,1", "--executor", "slurm", "--partition", partition,
-                   "--out", "out", cwd=tmp_path)
+                   "--no-batch", "--out", "out", cwd=tmp_path)
     try:
         root = wait_for("the sweep directory", lambda: next((tmp_path / "out" / "sweeps").glob("*/*"), None))
         array = wait_for("the job array", lambda: (submitted_arrays(root) or [None])[0])
