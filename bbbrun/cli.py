@@ -205,6 +205,26 @@ def evaluate(
 
 @app.command()
 @user_errors
+def prune(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint file or a run directory.", show_default=False),
+    fraction: str = typer.Option("0.5,0.75,0.95,0.98", "--fraction", help="Shares of the weights to remove."),
+    samples: Optional[int] = typer.Option(None, "--samples", min=1, help=SAMPLES_HELP),
+    save: bool = typer.Option(False, "--save", help="Also write checkpoint_pruned_<percent>.pt per fraction."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Directory for the results (default: the run's)."),
+) -> None:
+    """Remove the weights of lowest signal-to-noise ratio |mu|/sigma (Blundell et al. 2015, sec. 5.1) and
+    score the validation rows at each fraction: a table, prune.json, prune.png and snr.png."""
+    from bbbrun.runs import prune as pruning
+
+    result = pruning.prune_run(checkpoint, pruning.parse_fractions(fraction), samples, save, out)
+    columns, rows = pruning.table(result)
+    console.print_table("validation metrics by fraction of weights removed", columns, rows)
+    for path in result.files:
+        console.info(f"wrote {path}")
+
+
+@app.command()
+@user_errors
 def sweep(
     sources: Optional[list[str]] = typer.Argument(
         None, help="Config files (a grid axis) or one sweep file, then key=value or key=a,b / key='range(0,4)'.",
