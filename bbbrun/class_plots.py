@@ -17,7 +17,8 @@ CLASS_COLORS = plt.get_cmap("tab10")
 
 
 def plot_reliability(bins: Sequence[dict[str, float]], title: str, ece: float) -> Figure:
-    """Accuracy against mean confidence per bin beside the diagonal, and below it how many points each bin holds."""
+    """Accuracy per confidence bin (bars) and the bin's mean confidence (red dashes) beside the diagonal, and below
+    it how many points each bin holds; a calibrated model's bars reach its dashes."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.5, 6.5), height_ratios=(3, 1), sharex=True,
                                       layout="constrained")
     lower = np.array([b["lower"] for b in bins])
@@ -28,8 +29,8 @@ def plot_reliability(bins: Sequence[dict[str, float]], title: str, ece: float) -
     filled = counts > 0
     top.bar(lower[filled], accuracy[filled], width[filled], align="edge", color=TOTAL_COLOR, alpha=0.7,
             edgecolor="black", lw=0.5, label="accuracy in bin")
-    top.bar(lower[filled], confidence[filled] - accuracy[filled], width[filled], bottom=accuracy[filled],
-            align="edge", color="tab:red", alpha=0.25, edgecolor="tab:red", lw=0.5, label="gap to confidence")
+    top.scatter(lower[filled] + width[filled] / 2, confidence[filled], marker="_", s=300, color="tab:red",
+                linewidths=2, zorder=3, label="mean confidence in bin")
     top.plot([0, 1], [0, 1], color="0.4", ls="--", lw=1, label="perfect calibration")
     top.set(title=f"{title} (ECE {ece:.4f})", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
     top.legend(loc="upper left", fontsize="small")

@@ -46,7 +46,7 @@ def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def score(raw: dict[str, Any], name: str, out: Path) -> dict[str, float]:
-    raw = merged(raw, {"data": {"source": "sklearn", "name": name, "path": None, "target": None}})
+    raw = merged(raw, {"data": {"source": "sklearn", "name": name}})
     raw["device"] = "cpu"
     session = start_session(config_from_dict(raw))
     metrics = run_training(session, new_run_dir(out, name)).metrics

@@ -133,3 +133,11 @@ def test_sklearn_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(builtins, "__import__", no_sklearn)
     with pytest.raises(DataError, match=r"pip install 'bbbrun\[sklearn\]'"):
         make_dataset(DataConfig(source=Source.SKLEARN, name="iris"), 0, CLASSIFY)
+
+
+def test_sklearn_source_needs_a_name(tmp_path: Path) -> None:
+    from bbbrun.config import config_from_dict
+    from bbbrun.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"data\.name"):
+        config_from_dict({"data": {"source": "sklearn"}})

@@ -173,3 +173,40 @@ def test_two_moons_trains_and_draws_a_decision_map(tmp_path: Path) -> None:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["val_accuracy"] > 0.8 and 0.5 < metrics["val_auroc"] <= 1.0
     assert (run_dir / "decision.png").stat().st_size > 1000
+
+
+def test_deterministic_baseline_has_no_kl_and_no_epistemic_uncertainty(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.yaml", model={**MODEL, "type": "deterministic"}, train=TRAIN,
+                          data={"function": "two_moons", "num_points": 200, "noise_std": 0.1}, optim={"lr": 0.03})
+    result = CliRunner().invoke(app, ["train", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "out" / "tiny").iterdir()
+    history = list(csv.DictReader(io.StringIO((run_dir / "history.csv").read_text())))
+    assert all(float(row["kl"]) == 0.0 for row in history)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["val_mutual_information_mean"] == pytest.approx(0.0, abs=1e-12) and metrics["val_accuracy"] > 0.8
+    assert ckpt.load_checkpoint(run_dir / "checkpoint.pt")["config"]["model"]["type"] == "deterministic"
+
+
+def test_mnist_blundell_config_trains_on_tiny_idx_files(tmp_path: Path) -> None:
+    from test_class_sources import write_idx_folder
+
+    write_idx_folder(tmp_path, num_train=60, num_test=12, gz=True)
+    config = Path(__file__).resolve().parent.parent / "configs" / "mnist_blundell.yaml"
+    result = CliRunner().invoke(app, ["train", str(config), f"data.path={tmp_path}", "model.hidden_dim=8",
+                                      "train.epochs=2", "train.batch_size=16", "predict.num_samples=5", "device=cpu",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "out" / "mnist_blundell").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["classes"] == ["0", "1", "2"] and "test_accuracy" in metrics
+
+
+def test_classify_config_reads_a_labelled_csv(tmp_path: Path) -> None:
+    data = labelled_csv(tmp_path / "t.csv", 120, 5)
+    config = Path(__file__).resolve().parent.parent / "configs" / "classify.yaml"
+    result = CliRunner().invoke(app, ["train", str(config), "data.source=csv", f"data.path={data}", "data.target=kind",
+                                      "device=cpu",
+                                      "train.epochs=3", "train.min_steps=null", "predict.num_samples=5",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output

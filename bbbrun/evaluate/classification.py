@@ -21,6 +21,7 @@ from bbbrun.bnn.likelihoods import ClassProbabilities
 
 NUM_BINS = 15  # equal-width confidence bins of the expected calibration error
 MIN_PROBABILITY = 1e-12  # an averaged probability of exactly 0 scores as this, not as an infinite NLL
+SUMMARY_CHUNK_ELEMENTS = 2**22  # probabilities summarised at once (32 MB in float64)
 REJECTION_FRACTIONS = tuple(i / 20 for i in range(20))  # 0, 0.05, ..., 0.95 of the points rejected
 
 
@@ -60,7 +61,18 @@ def entropy(p: torch.Tensor) -> torch.Tensor:
 
 
 def summarize_classes(samples: ClassProbabilities) -> ClassSummary:
-    probs = samples.probs.double()  # (S, N, C)
+    """Per point summaries, float64, computed a chunk of points at a time (a float64 copy of all S * N * C
+    probabilities would double the predictive's memory)."""
+    num_samples, num_points, num_classes = samples.probs.shape
+    step = max(1, SUMMARY_CHUNK_ELEMENTS // max(1, num_samples * num_classes))
+    parts = [summarize_chunk(samples.probs[:, p : p + step]) for p in range(0, num_points, step)]
+    if not parts:
+        return summarize_chunk(samples.probs)
+    return ClassSummary.concat(parts)
+
+
+def summarize_chunk(probs: torch.Tensor) -> ClassSummary:
+    probs = probs.double()  # (S, n, C)
     mean = probs.mean(0)
     total, expected = entropy(mean), entropy(probs).mean(0)
     # The split is exact; rounding can leave a mutual information of -1e-17.
