@@ -8,6 +8,9 @@ The Python API, for notebooks and scripts (the CLI calls the same functions):
 
     trained = load_model(Path("outputs/default/<timestamp>"))   # config, model, input names
 
+    # a classifier: the sampled class probabilities at inputs x (N, d), their summary and metrics
+    summary = summarize_classes(probabilities_at(trained.model, x, trained.cfg.predict, seed=0))
+
 Names are imported on first use, so `import bbbrun` (and `bbbrun --help`) stays fast.
 """
 
@@ -37,6 +40,10 @@ _API = {
     "PredictRequest": "bbbrun.runs.inference",
     "predictive_at": "bbbrun.evaluate.predictive",
     "summarize": "bbbrun.evaluate.regression",
+    "probabilities_at": "bbbrun.evaluate.predictive",
+    "summarize_classes": "bbbrun.evaluate.classification",
+    "class_metrics": "bbbrun.evaluate.classification",
+    "prune_run": "bbbrun.runs.prune",
 }
 
 __all__ = ["__version__", *_API]

@@ -16,16 +16,16 @@ from bbbrun.plots import MAX_SHOWN_POINTS, TOTAL_COLOR, plt
 CLASS_COLORS = plt.get_cmap("tab10")
 
 
-def plot_reliability(bins: Sequence[dict[str, float]], title: str, ece: float) -> Figure:
+def plot_reliability(bins: Sequence[dict[str, float | None]], title: str, ece: float) -> Figure:
     """Accuracy per confidence bin (bars) and the bin's mean confidence (red dashes) beside the diagonal, and below
     it how many points each bin holds; a calibrated model's bars reach its dashes."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.5, 6.5), height_ratios=(3, 1), sharex=True,
                                       layout="constrained")
-    lower = np.array([b["lower"] for b in bins])
-    width = np.array([b["upper"] - b["lower"] for b in bins])
-    counts = np.array([b["count"] for b in bins])
-    accuracy = np.array([b["accuracy"] if b["count"] else 0.0 for b in bins])
-    confidence = np.array([b["confidence"] if b["count"] else 0.0 for b in bins])
+    lower = np.array([b["lower"] for b in bins], dtype=np.float64)
+    width = np.array([b["upper"] for b in bins], dtype=np.float64) - lower
+    counts = np.array([b["count"] for b in bins], dtype=np.float64)
+    accuracy = np.array([b["accuracy"] or 0.0 for b in bins])
+    confidence = np.array([b["confidence"] or 0.0 for b in bins])
     filled = counts > 0
     top.bar(lower[filled], accuracy[filled], width[filled], align="edge", color=TOTAL_COLOR, alpha=0.7,
             edgecolor="black", lw=0.5, label="accuracy in bin")

@@ -65,8 +65,17 @@ def blob_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
+def strict_json(text: str) -> dict:
+    """JSON as a strict parser reads it: NaN and Infinity are refused."""
+
+    def refuse(token: str) -> None:
+        raise ValueError(f"{token} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def test_training_writes_classification_metrics_and_figures(blob_run: Path) -> None:
-    metrics = json.loads((blob_run / "metrics.json").read_text())
+    metrics = strict_json((blob_run / "metrics.json").read_text())
     assert metrics["classes"] == ["cat", "dog", "eel"]
     assert metrics["val_accuracy"] > 0.9 and metrics["test_accuracy"] > 0.9
     for key in ("val_nll", "val_brier", "val_ece", "val_ece_classwise", "test_mutual_information_mean"):

@@ -55,8 +55,9 @@ def test_ece_and_classwise_ece_match_a_naive_loop() -> None:
 def test_reliability_bins_count_every_point_once() -> None:
     bins = cm.reliability(PROBS.amax(1), PROBS.argmax(1) == Y)
     assert len(bins) == 15 and sum(b["count"] for b in bins) == 4
+    assert all(b["accuracy"] is None and b["confidence"] is None for b in bins if not b["count"])
     filled = [b for b in bins if b["count"]]
-    assert [round(b["confidence"], 6) for b in filled] == [0.65, 0.7, 0.85, 0.9]
+    assert [round(float(b["confidence"] or 0), 6) for b in filled] == [0.65, 0.7, 0.85, 0.9]
 
 
 def test_entropy_splits_into_aleatoric_and_epistemic() -> None:

@@ -100,8 +100,10 @@ def bin_index(confidence: torch.Tensor, num_bins: int) -> torch.Tensor:
     return (torch.ceil(confidence * num_bins).long() - 1).clamp(0, num_bins - 1)
 
 
-def reliability(confidence: torch.Tensor, correct: torch.Tensor, num_bins: int = NUM_BINS) -> list[dict[str, float]]:
-    """Per bin: its edges, how many points, their mean confidence and their accuracy (nan when empty)."""
+def reliability(confidence: torch.Tensor, correct: torch.Tensor,
+                num_bins: int = NUM_BINS) -> list[dict[str, float | None]]:
+    """Per bin: its edges, how many points, their mean confidence and their accuracy (None when empty: JSON
+    has no nan)."""
     index = bin_index(confidence, num_bins)
     counts = torch.bincount(index, minlength=num_bins).double()
     conf_sum = torch.bincount(index, weights=confidence.double(), minlength=num_bins)
@@ -110,16 +112,16 @@ def reliability(confidence: torch.Tensor, correct: torch.Tensor, num_bins: int =
     for b in range(num_bins):
         n = float(counts[b])
         rows.append({"lower": b / num_bins, "upper": (b + 1) / num_bins, "count": n,
-                     "confidence": float(conf_sum[b]) / n if n else math.nan,
-                     "accuracy": float(right_sum[b]) / n if n else math.nan})
+                     "confidence": float(conf_sum[b]) / n if n else None,
+                     "accuracy": float(right_sum[b]) / n if n else None})
     return rows
 
 
 def calibration_gap(confidence: torch.Tensor, correct: torch.Tensor, num_bins: int = NUM_BINS) -> float:
     """sum_b (n_b / N) |accuracy_b - confidence_b| over equal-width confidence bins."""
     total = len(confidence)
-    return sum(row["count"] / total * abs(row["accuracy"] - row["confidence"])
-               for row in reliability(confidence, correct, num_bins) if row["count"])
+    gaps = [(row["count"], row["accuracy"], row["confidence"]) for row in reliability(confidence, correct, num_bins)]
+    return sum(n / total * abs(acc - conf) for n, acc, conf in gaps if n and acc is not None and conf is not None)
 
 
 def ece(probs: torch.Tensor, y: torch.Tensor, num_bins: int = NUM_BINS) -> float:
@@ -172,7 +174,8 @@ def class_metrics(summary: ClassSummary, y: torch.Tensor) -> dict[str, object]:
         "ece_classwise": classwise_ece(probs, y),
     }
     if probs.shape[1] == 2:
-        metrics["auroc"] = auroc(probs[:, 1], y == 1)
+        area = auroc(probs[:, 1], y == 1)
+        metrics["auroc"] = None if math.isnan(area) else area  # one class present: undefined
     metrics["entropy_mean"] = float(summary.entropy.mean())
     metrics["expected_entropy_mean"] = float(summary.expected_entropy.mean())
     metrics["mutual_information_mean"] = float(summary.mutual_information.mean())
