@@ -219,3 +219,22 @@ def test_classify_config_reads_a_labelled_csv(tmp_path: Path) -> None:
                                       "train.epochs=3", "train.min_steps=null", "predict.num_samples=5",
                                       "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
+
+
+def test_checkpoints_without_class_names_load_and_a_classifier_needs_them(blob_run: Path, tmp_path: Path) -> None:
+    from bbbrun.errors import CheckpointError
+    from bbbrun.runs.inference import load_model
+
+    payload = ckpt.load_checkpoint(blob_run / "checkpoint.pt")
+    del payload["classes"]  # as every checkpoint written before classifiers existed
+    ckpt.save_checkpoint(tmp_path / "old.pt", payload)
+    with pytest.raises(CheckpointError, match="at least two"):
+        load_model(tmp_path / "old.pt")
+    regression = write_config(tmp_path / "r.yaml")
+    result = CliRunner().invoke(app, ["train", str(regression), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "out" / "tiny").iterdir()
+    payload = ckpt.load_checkpoint(run_dir / "checkpoint.pt")
+    del payload["classes"]
+    ckpt.save_checkpoint(tmp_path / "old_regression.pt", payload)
+    assert load_model(tmp_path / "old_regression.pt").inputs.classes == ()
