@@ -168,7 +168,8 @@ def predict(
     output: Optional[Path] = typer.Option(None, "--output", help="CSV file to write (default: standard output)."),
 ) -> None:
     """Predict at new inputs: the input columns, mean, std, epistemic_std, aleatoric_std, lower, upper
-    (noise included). The input file is read in chunks, so it may be larger than memory."""
+    (noise included); for a classifier class, p_<class> per class, entropy, expected_entropy,
+    mutual_information. The input file is read in chunks, so it may be larger than memory."""
     from bbbrun.runs import inference
 
     x_range = None if x_min is None and x_max is None else inference.make_range(x_min, x_max, required=True)
@@ -190,7 +191,8 @@ def evaluate(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics to this JSON file."),
     samples: Optional[int] = typer.Option(None, "--samples", min=1, help=SAMPLES_HELP),
 ) -> None:
-    """Score a run on a file with targets: rmse, nll, coverage, calibration, ... (metrics.json's val_* names)."""
+    """Score a run on a file with targets: rmse, nll, coverage, calibration, ... (metrics.json's val_* names);
+    a classifier's: accuracy, nll, brier, ece, auroc (two classes), ..."""
     from bbbrun.runs import inference, scoring
 
     if json_out is not None:

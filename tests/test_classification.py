@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -238,3 +239,41 @@ def test_checkpoints_without_class_names_load_and_a_classifier_needs_them(blob_r
     del payload["classes"]
     ckpt.save_checkpoint(tmp_path / "old_regression.pt", payload)
     assert load_model(tmp_path / "old_regression.pt").inputs.classes == ()
+
+
+def test_decision_map_covers_the_data_and_matches_the_predictive_at_its_points(blob_run: Path) -> None:
+    from bbbrun.data import make_dataset
+    from bbbrun.evaluate.classification import summarize_classes
+    from bbbrun.evaluate.predictive import probabilities_at
+    from bbbrun.runs.class_results import MAP_POINTS, decision_map
+    from bbbrun.runs.inference import load_model
+
+    trained = load_model(blob_run)
+    cfg = trained.cfg
+    ds = make_dataset(cfg.data, cfg.seed, "classification")
+    found = decision_map(trained.model, ds, cfg)
+    assert found.probs.shape == (MAP_POINTS, MAP_POINTS, 3) and found.mutual_information.shape == (120, 120)
+    np.testing.assert_allclose(found.probs.sum(-1), 1.0, atol=1e-6)
+    assert (found.mutual_information >= 0).all()
+    points = np.concatenate([ds.x_train, ds.x_val])
+    assert found.x1[0] < points[:, 0].min() and found.x1[-1] > points[:, 0].max()
+    assert found.x2[0] < points[:, 1].min() and found.x2[-1] > points[:, 1].max()
+    # One grid point predicted on its own gives the map's value there (the map is that point's predictive).
+    i, j = 17, 93
+    alone = np.array([[found.x1[j], found.x2[i]]], dtype=np.float32)
+    predict = dataclasses.replace(cfg.predict, num_samples=found.num_samples)
+    direct = summarize_classes(probabilities_at(trained.model, alone, predict, cfg.seed))
+    np.testing.assert_allclose(found.probs[i, j], direct.probs[0].numpy(), atol=1e-6)
+
+
+def test_a_classifier_no_better_than_the_majority_class_is_named(tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    rng = np.random.default_rng(0)
+    data.write_text("a,b,y\n" + "".join(f"{rng.normal():.3f},{rng.normal():.3f},{'rare' if i % 10 == 0 else 'common'}\n"
+                                        for i in range(200)))
+    config = write_config(tmp_path / "c.yaml", model=MODEL, train={"epochs": 1, "log_every": 1},
+                          optim={"lr": 1e-6})
+    result = CliRunner().invoke(app, ["train", str(config), "data.source=csv", f"data.path={data}", "data.target=y",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "no better than always predicting the most common class ('common'" in result.output

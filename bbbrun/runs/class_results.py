@@ -5,6 +5,8 @@ As for regression, test rows are scored here and only here.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -107,12 +109,19 @@ def map_grid(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.linspace(lo[1] - pad[1], hi[1] + pad[1], MAP_POINTS))
 
 
-def write_decision_map(model: BayesianNetwork, ds: Dataset, cfg: Config, run_dir: RunDir) -> None:
-    """decision.png: the predicted probability and mutual information over the inputs' plane, training rows on top."""
-    import dataclasses
+@dataclass
+class DecisionMap:
+    """The predictive over a grid of the two inputs: axes (W,) and (H,), probs (H, W, C), mutual_information (H, W)."""
 
-    from bbbrun import class_plots, plots
+    x1: np.ndarray
+    x2: np.ndarray
+    probs: np.ndarray
+    mutual_information: np.ndarray
+    num_samples: int
 
+
+def decision_map(model: BayesianNetwork, ds: Dataset, cfg: Config) -> DecisionMap:
+    """The map over the training and validation points' range widened by MAP_MARGIN."""
     gx, gy = map_grid(np.concatenate([ds.x_train, ds.x_val]))
     xx, yy = np.meshgrid(gx, gy)  # (H, W)
     grid = np.stack([xx.ravel(), yy.ravel()], axis=1)
@@ -120,7 +129,15 @@ def write_decision_map(model: BayesianNetwork, ds: Dataset, cfg: Config, run_dir
     predict = dataclasses.replace(cfg.predict, num_samples=num_samples)
     summary = summarize_classes(probabilities_at(model, grid, predict, cfg.seed))
     probs = summary.probs.cpu().numpy().reshape(*xx.shape, -1)
-    mi = summary.mutual_information.cpu().numpy().reshape(xx.shape)
-    fig = class_plots.plot_decision_map((gx, gy), probs, mi, (ds.x_train, ds.y_train.ravel().astype(np.int64)),
-                                        ds.classes, f"Decision map ({num_samples} weight samples; training points)")
+    return DecisionMap(gx, gy, probs, summary.mutual_information.cpu().numpy().reshape(xx.shape), num_samples)
+
+
+def write_decision_map(model: BayesianNetwork, ds: Dataset, cfg: Config, run_dir: RunDir) -> None:
+    """decision.png: the predicted probability and mutual information over the inputs' plane, training rows on top."""
+    from bbbrun import class_plots, plots
+
+    found = decision_map(model, ds, cfg)
+    fig = class_plots.plot_decision_map((found.x1, found.x2), found.probs, found.mutual_information,
+                                        (ds.x_train, ds.y_train.ravel().astype(np.int64)), ds.classes,
+                                        f"Decision map ({found.num_samples} weight samples; training points)")
     plots.save_figure(fig, run_dir.figure("decision"))
