@@ -18,7 +18,7 @@ from typing import Any, Optional
 import typer
 
 from bbbrun import console
-from bbbrun.errors import BbbrunError, Interrupted
+from bbbrun.errors import BbbrunError, ConfigError, Interrupted
 from bbbrun.sweeps.grid import ExecutorKind
 
 app = typer.Typer(
@@ -27,6 +27,9 @@ app = typer.Typer(
 )
 
 SAMPLES_HELP = "Predictive samples (default: the run's predict.num_samples)."
+BATCH_HELP = ("Most runs trained as one batched model; runs that differ only in seeds, data splits or scalar "
+              "settings (learning rate, prior scales, ...) are grouped.")
+
 PARTITION_HELP = "Slurm partition (default: the sweep file's slurm: section)."
 
 
@@ -106,10 +109,24 @@ def train(
     out: Path = typer.Option(Path("outputs"), "--out", help="Root directory for run directories."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Run directory or checkpoint to continue."),
 ) -> None:
-    """Train a Bayesian network from CONFIG, writing outputs/<name>/<timestamp>/."""
+    """Train a Bayesian network from CONFIG, writing outputs/<name>/<timestamp>/.
+
+    With seeds=K, train K seeds (the config's seed and the next K-1) as one batched model, into
+    outputs/seeds/<name>/<timestamp>/, and report each metric as mean ± standard error over seeds.
+    """
     from bbbrun.fit.loop import Callbacks, planned_epochs
     from bbbrun.runs import runner
     from bbbrun.runs.session import open_run
+    from bbbrun.sweeps.sweep import split_seeds
+
+    count, overrides = split_seeds(overrides or [])
+    if count is not None:
+        if resume is not None:
+            raise ConfigError("seeds=K with --resume: finish a group of seeds with bbbrun sweep --resume DIR")
+        if config is None:
+            raise ConfigError("give a config file: bbbrun train CONFIG seeds=K")
+        _train_seeds(config, overrides, count, out)
+        return
 
     session, run_dir = open_run(config, overrides or [], out, resume)
     console.info(f"run directory: {run_dir.path}  (device {session.device}, {session.model.num_weights} weights x 2)")
@@ -123,6 +140,22 @@ def train(
     for message in result.metrics.get("warnings", []):
         console.warn(message)
     console.info(f"run directory: {run_dir.path}")
+
+
+def _train_seeds(config: Path, overrides: list[str], count: int, out: Path) -> None:
+    from bbbrun.config import load_config
+    from bbbrun.sweeps import summary
+    from bbbrun.sweeps import sweep as sweeps
+    from bbbrun.sweeps.executors import ExecOptions, make_executor
+
+    base = load_config(config, overrides).seed  # a bad config fails here, before any directory exists
+    prepared = sweeps.prepare(sweeps.seeds_request(config, overrides, count, base))
+    runner = make_executor(ExecOptions(ExecutorKind.SERIAL))
+    root = sweeps.open_sweep(prepared, out, kind="seeds")
+    records = _run_plan(prepared.plan, root, runner, summary.table_metrics(prepared.plan), "seeds")
+    _render_sweep(summary, prepared.plan, records)
+    sweeps.raise_for_failures(records, root)
+    console.info(f"seeds directory: {root.path}")
 
 
 @app.command()
@@ -240,6 +273,8 @@ def sweep(
     partition: Optional[str] = typer.Option(None, "--partition", help=PARTITION_HELP),
     time_min: Optional[int] = typer.Option(None, "--time", min=1, help="Slurm time limit per run, minutes."),
     gpus: Optional[int] = typer.Option(None, "--gpus", min=0, help="Slurm GPUs per run."),
+    batch_members: int = typer.Option(64, "--batch-members", min=1, help=BATCH_HELP),
+    no_batch: bool = typer.Option(False, "--no-batch", help="Train every run on its own (no batched groups)."),
 ) -> None:
     """Run a grid of trainings, then rank them: OUT/sweeps/<name>/<timestamp>/ with summary.csv and comparison.png."""
     from bbbrun.sweeps import summary
@@ -253,7 +288,7 @@ def sweep(
         for line in sweeps.dry_run_lines(plan):
             console.info(line)
         return
-    runner = make_executor(ExecOptions(executor, workers, scheduler, plan.slurm))
+    runner = make_executor(ExecOptions(executor, workers, scheduler, plan.slurm, 1 if no_batch else batch_members))
     root = sweeps.open_sweep(prepared, out)
     records = _run_plan(plan, root, runner, summary.table_metrics(plan), "sweep")
     _render_sweep(summary, plan, records)
@@ -276,6 +311,8 @@ def benchmark_uci(
     executor: ExecutorKind = typer.Option(ExecutorKind.LOCAL, "--executor", help="Where runs execute."),
     out: Path = typer.Option(Path("outputs"), "--out", help="Root directory; results go in OUT/benchmarks/."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Benchmark directory to finish."),
+    batch_members: int = typer.Option(64, "--batch-members", min=1, help=BATCH_HELP),
+    no_batch: bool = typer.Option(False, "--no-batch", help="Train every split on its own (no batched groups)."),
 ) -> None:
     """Train and score every split of each folder, with published results beside ours."""
     from bbbrun.sweeps import benchmark
@@ -286,7 +323,7 @@ def benchmark_uci(
     folders = tuple(Path(s) for s in items if "=" not in s)
     prepared = benchmark.prepare(benchmark.BenchmarkRequest(
         folders, config, tuple(s for s in items if "=" in s), splits, resume))
-    runner = make_executor(ExecOptions(executor, workers))
+    runner = make_executor(ExecOptions(executor, workers, batch_members=1 if no_batch else batch_members))
     root = sweeps.open_sweep(prepared, out, kind="benchmarks")
     records = _run_plan(prepared.plan, root, runner, ("test_ll", "test_rmse", "train_seconds"), "benchmark")
     result = benchmark.aggregate(prepared.plan, records)
@@ -316,7 +353,7 @@ def _render_sweep(summary: Any, plan: Any, records: list[dict[str, Any]]) -> Non
     console.print_ranked_table(f"{plan.name}: runs ranked by {goal}", columns, rows, failed)
     if summary.has_seeds(plan):
         columns, rows, failed = summary.setting_table(records, plan)
-        console.print_ranked_table("mean ± std across seeds", columns, rows, failed)
+        console.print_ranked_table("mean ± standard error across seeds", columns, rows, failed)
 
 
 def main() -> None:

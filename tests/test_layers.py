@@ -118,7 +118,7 @@ def test_monte_carlo_kl_gradient_averages_to_the_closed_form_gradient() -> None:
             eps = torch.randn(4000, NUM_PARAMS, dtype=torch.float64)
             w = mu + sigma * eps
             if kl_of == "eps":
-                kl = layers.monte_carlo_kl(eps, w, sigma, prior) / len(eps)
+                kl = layers.monte_carlo_kl(eps, w, sigma, prior).sum() / len(eps)
             else:
                 log_q = torch.distributions.Normal(mu, sigma).log_prob(w)
                 kl = (log_q - prior.log_prob(w)).sum() / len(eps)

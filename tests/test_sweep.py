@@ -166,7 +166,7 @@ def test_local_sweep_finishes_the_others_when_runs_fail(tmp_path: Path) -> None:
     settings = json.loads((root / "summary.json").read_text())["settings"]
     assert settings[0]["val_nll_mean"] == pytest.approx(statistics.fmean(nll))
     assert settings[0]["val_nll_std"] == pytest.approx(statistics.stdev(nll))
-    assert "mean ± std across seeds" in result.output
+    assert "mean ± standard error across seeds" in result.output
 
 
 def test_resume_reruns_only_what_did_not_complete(tmp_path: Path) -> None:

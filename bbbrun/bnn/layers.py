@@ -90,19 +90,21 @@ def linear_features_first(h: torch.Tensor, w: torch.Tensor, layer: LayerSlices) 
 
 
 def local_reparameterized_features_first(
-    h: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor, layer: LayerSlices
+    h: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor, layer: LayerSlices, noise: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Sample the pre-activations instead of the weights (Kingma et al. 2015); h (in, N) -> (out, N).
 
     For independent Gaussian weights, W^T h + b is Gaussian per unit with mean
     mu_W^T h + mu_b and variance (sigma_W^2)^T h^2 + sigma_b^2; drawing it
     directly gives each data point its own weight noise, lowering the
-    gradient variance at the same cost.
+    gradient variance at the same cost. `noise` is the standard normal draw
+    shaped like the result (drawn here when None); with mu and sigma (K, P)
+    and h (K, in, N), K networks run at once.
     """
     mean = linear_features_first(h, mu, layer)
     var = linear_features_first(h.square(), sigma.square(), layer)
     # sqrt's backward needs only its result, so it may overwrite var in place.
-    return torch.addcmul(mean, var.sqrt_(), torch.randn_like(mean))  # (out, N)
+    return torch.addcmul(mean, var.sqrt_(), torch.randn_like(mean) if noise is None else noise)  # (out, N)
 
 
 def linear(h: torch.Tensor, w: torch.Tensor, layer: LayerSlices) -> torch.Tensor:
@@ -118,30 +120,43 @@ def local_reparameterized_linear(
 
 
 # ---------------------------------------------------------------- priors
+#
+# A prior's settings are floats for one network, or (K, 1) tensors when K
+# networks with different priors are trained at once.
+
+Scalar = float | torch.Tensor
+
+
+def log_of(value: Scalar) -> Scalar:
+    return math.log(value) if isinstance(value, float | int) else torch.log(value)
+
+
+def log1p_of(value: Scalar) -> Scalar:
+    return math.log1p(value) if isinstance(value, float | int) else torch.log1p(value)
 
 
 @dataclass(frozen=True)
 class GaussianPrior:
     """p(w) = N(0, std^2) for every weight."""
 
-    std: float
+    std: Scalar
 
     def log_prob(self, w: torch.Tensor) -> torch.Tensor:
-        return -0.5 * (w / self.std).square() - math.log(self.std) - LOG_SQRT_2PI
+        return -0.5 * (w / self.std).square() - log_of(self.std) - LOG_SQRT_2PI
 
 
 @dataclass(frozen=True)
 class ScaleMixturePrior:
     """p(w) = pi N(0, sigma_1^2) + (1 - pi) N(0, sigma_2^2), Blundell et al. 2015, sec. 3.3."""
 
-    mixture_weight: float
-    sigma_1: float
-    sigma_2: float
+    mixture_weight: Scalar
+    sigma_1: Scalar
+    sigma_2: Scalar
 
     def log_prob(self, w: torch.Tensor) -> torch.Tensor:
         # log-sum-exp keeps the narrow component from underflowing for large |w|.
-        wide = math.log(self.mixture_weight) + GaussianPrior(self.sigma_1).log_prob(w)
-        narrow = math.log1p(-self.mixture_weight) + GaussianPrior(self.sigma_2).log_prob(w)
+        wide = log_of(self.mixture_weight) + GaussianPrior(self.sigma_1).log_prob(w)
+        narrow = log1p_of(-self.mixture_weight) + GaussianPrior(self.sigma_2).log_prob(w)
         return torch.logaddexp(wide, narrow)
 
 
@@ -156,16 +171,16 @@ def sigma_from_rho(rho: torch.Tensor) -> torch.Tensor:
 
 
 def monte_carlo_kl(eps: torch.Tensor, w: torch.Tensor, sigma: torch.Tensor, prior: Prior) -> torch.Tensor:
-    """One-sample estimate of KL(q || p) = log q(w) - log p(w), summed over weights.
+    """One-sample estimate of KL(q || p) = log q(w) - log p(w), summed over weights (the last axis).
 
     With w = mu + sigma * eps, log q(w) = log N(eps; 0, 1) - log sigma; its
     total derivative equals that of evaluating N(mu, sigma).log_prob(w).
     """
     log_q = -0.5 * eps.square() - torch.log(sigma) - LOG_SQRT_2PI
-    return (log_q - prior.log_prob(w)).sum()
+    return (log_q - prior.log_prob(w)).sum(-1)
 
 
-def closed_form_kl(mu: torch.Tensor, sigma: torch.Tensor, prior_std: float) -> torch.Tensor:
-    """KL(N(mu, sigma^2) || N(0, prior_std^2)) summed over weights."""
+def closed_form_kl(mu: torch.Tensor, sigma: torch.Tensor, prior_std: Scalar) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, prior_std^2)) summed over weights (the last axis)."""
     ratio = (sigma / prior_std).square()
-    return 0.5 * (ratio + (mu / prior_std).square() - 1.0 - torch.log(ratio)).sum()
+    return 0.5 * (ratio + (mu / prior_std).square() - 1.0 - torch.log(ratio)).sum(-1)

@@ -67,19 +67,30 @@ class BayesianNetwork(nn.Module):
     def num_weights(self) -> int:
         return self.mu.numel()
 
-    def forward(self, x: torch.Tensor) -> Output:
-        """One training pass: a fresh weight sample (or pre-activation sample) and its KL."""
-        sigma = layers.sigma_from_rho(self.rho)
-        h = self._standardize(x)  # (d, N)
-        if self.cfg.estimator is Estimator.LOCAL_REPARAMETERIZATION:
-            out = self._run_local(h, sigma)
-            kl = self._kl(sigma, None, None)
-        else:
-            eps = torch.randn_like(self.mu)
-            w = self.mu + sigma * eps
-            out = self._run(h, w)
-            kl = self._kl(sigma, eps, w)
-        return Output(raw=out, kl=kl)
+    def forward(self, x: torch.Tensor, noise: list[torch.Tensor] | None = None) -> Output:
+        """One training pass: a fresh weight sample (or pre-activation sample) and its KL.
+
+        `noise` is the pass's standard normal draws (`draw_noise`); drawn from
+        the global stream when None.
+        """
+        draws = noise if noise is not None else self.draw_noise(x.shape[0])
+        return sampled_pass(self, self._standardize(x), self.mu, self.rho, draws, self.prior)
+
+    def draw_noise(self, num_points: int, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """A training pass's standard normal draws, in the order the pass uses them.
+
+        Drawing them apart from the pass lets K networks trained at once each
+        take theirs from their own stream, exactly as when trained alone.
+        """
+        def normal(*shape: int) -> torch.Tensor:
+            return torch.randn(*shape, generator=generator, dtype=self.mu.dtype, device=self.mu.device)
+
+        if self.cfg.estimator is not Estimator.LOCAL_REPARAMETERIZATION:
+            return [normal(self.num_weights)]  # the weights' eps, which the Monte Carlo KL reuses
+        draws = [normal(layer.out_dim, num_points) for layer in self.layout]
+        if self.cfg.kl is not KLEstimator.CLOSED_FORM:
+            draws.append(normal(self.num_weights))  # the local estimator samples no weights for the KL
+        return draws
 
     def sample_weights(self, num_samples: int, generator: torch.Generator) -> torch.Tensor:
         """(S, P) weight samples drawn on the CPU from `generator`, for reproducible predictions."""
@@ -103,13 +114,6 @@ class BayesianNetwork(nn.Module):
                 h = self._activate(h)
         return h.mT
 
-    def _run_local(self, h: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        for i, layer in enumerate(self.layout):
-            h = layers.local_reparameterized_features_first(h, self.mu, sigma, layer)
-            if i < len(self.layout) - 1:
-                h = self._activate(h)
-        return h.mT
-
     def _activate(self, h: torch.Tensor) -> torch.Tensor:
         # A linear layer's backward needs its inputs, not its output, so ReLU may
         # overwrite the pre-activations; that saves one (out, N) buffer per layer.
@@ -117,14 +121,34 @@ class BayesianNetwork(nn.Module):
             return h.relu_()
         return self.activation(h)
 
-    def _kl(self, sigma: torch.Tensor, eps: torch.Tensor | None, w: torch.Tensor | None) -> torch.Tensor:
-        if self.cfg.kl is KLEstimator.CLOSED_FORM:
-            return layers.closed_form_kl(self.mu, sigma, self.cfg.prior_std)
-        if eps is None or w is None:
-            # The local estimator samples no weights; the Monte Carlo KL gets its own draw.
-            eps = torch.randn_like(self.mu)
-            w = self.mu + sigma * eps
-        return layers.monte_carlo_kl(eps, w, sigma, self.prior)
+
+def sampled_pass(net: BayesianNetwork, h: torch.Tensor, mu: torch.Tensor, rho: torch.Tensor,
+                 noise: list[torch.Tensor], prior: layers.Prior) -> Output:
+    """One sampled pass of `net`'s architecture with the given posterior, noise and prior.
+
+    For one network: h (d, N), mu and rho (P,), raw (N, out) and a scalar KL.
+    For K networks at once: h (K, d, N), mu and rho (K, P), each draw with a
+    leading K, the prior's settings (K, 1): raw (K, N, out) and KL (K,).
+    """
+    sigma = layers.sigma_from_rho(rho)
+    cfg = net.cfg
+    if cfg.estimator is Estimator.LOCAL_REPARAMETERIZATION:
+        for i, layer in enumerate(net.layout):
+            h = layers.local_reparameterized_features_first(h, mu, sigma, layer, noise[i])
+            if i < len(net.layout) - 1:
+                h = net._activate(h)
+        out, w = h.mT, None
+        eps = noise[-1] if cfg.kl is not KLEstimator.CLOSED_FORM else None
+    else:
+        eps = noise[0]
+        w = mu + sigma * eps
+        out = net._run(h, w)
+    if cfg.kl is KLEstimator.CLOSED_FORM:
+        assert isinstance(prior, layers.GaussianPrior)  # validation pairs the closed form with a Gaussian prior
+        return Output(raw=out, kl=layers.closed_form_kl(mu, sigma, prior.std))
+    assert eps is not None
+    w = mu + sigma * eps if w is None else w
+    return Output(raw=out, kl=layers.monte_carlo_kl(eps, w, sigma, prior))
 
 
 def initial_parameters(layout: list[layers.LayerSlices], cfg: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:

@@ -161,6 +161,8 @@ class Config:
     name: str = "run"
     seed: int = _field(0, ge=0)
     device: str = "auto"
+    # torch threads while training on the CPU; null chooses (fit.loop.training_threads).
+    threads: int | None = _field(None, ge=1)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

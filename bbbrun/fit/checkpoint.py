@@ -40,6 +40,8 @@ V1_LIKELIHOOD_KEYS = ("y_shift", "y_scale", "noise_rho", "fixed_noise_std")
 def build_payload(trainee: Trainee, inputs: InputSpec) -> dict[str, Any]:
     model, optimizer, state = trainee.model, trainee.optimizer, trainee.state
     rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": trainee.shuffle.get_state()}
+    if trainee.noise is not None:
+        rng["noise"] = trainee.noise.get_state()
     if model.mu.device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(model.mu.device)
     return {
@@ -188,7 +190,7 @@ def restore_training(payload: dict[str, Any], trainee: Trainee, device: torch.de
         trainee.model.load_state_dict(payload["model"])
         trainee.optimizer.load_state_dict(payload["optimizer"])
         check_optimizer_shapes(trainee.optimizer)
-        restore_rng(payload, trainee.shuffle, device)
+        restore_rng(payload, trainee, device)
         return state_of(payload)
     except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
         raise CheckpointError(f"its training state does not match its config ({reason_of(err)})") from None
@@ -212,9 +214,13 @@ def check_optimizer_shapes(optimizer: torch.optim.Optimizer) -> None:
                     raise ValueError(f"optimizer {name} has shape {tuple(value.shape)}, not {tuple(param.shape)}")
 
 
-def restore_rng(payload: dict[str, Any], shuffle: torch.Generator, device: torch.device) -> None:
+def restore_rng(payload: dict[str, Any], trainee: Trainee, device: torch.device) -> None:
     rng = payload["rng"]
     torch.set_rng_state(rng["torch"].cpu())
-    shuffle.set_state(rng["shuffle"].cpu())
+    trainee.shuffle.set_state(rng["shuffle"].cpu())
     if device.type == "cuda" and "cuda" in rng:
         torch.cuda.set_rng_state(rng["cuda"].cpu(), device)
+    if trainee.noise is not None:
+        # Checkpoints before the noise had its own stream drew it from the global one of its device.
+        legacy = rng["cuda"] if device.type == "cuda" and "cuda" in rng else rng["torch"]
+        trainee.noise.set_state(rng.get("noise", legacy).cpu())

@@ -82,7 +82,11 @@ class Callbacks:
 
 @dataclass
 class Trainee:
-    """What the loop steps: the model, its optimiser, the data on the device, the shuffling stream, progress."""
+    """What the loop steps: the model, its optimiser, the data on the device, the random streams, progress.
+
+    `noise` is the stream of the weight (or pre-activation) noise, on the
+    model's device; None takes it from torch's global stream.
+    """
 
     model: BayesianNetwork
     optimizer: torch.optim.Optimizer
@@ -90,6 +94,7 @@ class Trainee:
     cfg: Config
     shuffle: torch.Generator
     state: TrainState = field(default_factory=TrainState)
+    noise: torch.Generator | None = None
 
 
 def make_optimizer(model: BayesianNetwork, cfg: OptimConfig) -> torch.optim.Adam:
@@ -122,8 +127,20 @@ def fit(trainee: Trainee, callbacks: Callbacks | None = None) -> TrainState:
     cfg, data = trainee.cfg, trainee.data
     batch_size = cfg.train.batch_size if cfg.train.batch_size and cfg.train.batch_size < data.num_train else None
     elements = (batch_size or data.num_train) * cfg.model.hidden_dim
-    with intra_op_threads(1 if data.x_train.device.type == "cpu" and elements < MIN_ELEMENTS_TO_SPLIT else None):
+    with intra_op_threads(training_threads(cfg, data.x_train.device, elements)):
         return _fit(trainee, callbacks or Callbacks(), batch_size)
+
+
+def training_threads(cfg: Config, device: torch.device, elements: int) -> int | None:
+    """torch threads for a training loop whose layers hold `elements` activations per step (None: as set).
+
+    The config's `threads` when given; else, on the CPU, one thread below MIN_ELEMENTS_TO_SPLIT.
+    """
+    if device.type != "cpu":
+        return None
+    if cfg.threads is not None:
+        return cfg.threads
+    return 1 if elements < MIN_ELEMENTS_TO_SPLIT else None
 
 
 @contextlib.contextmanager
@@ -165,7 +182,7 @@ def _fit(trainee: Trainee, calls: Callbacks, batch_size: int | None) -> TrainSta
         if track:
             loss = float(sums[0] + sums[1]) / data.num_train
             if is_log:
-                row = log_row(model, data, epoch, sums, weights, lr, state.train_seconds)
+                row = log_row(model, data, trainee.noise, epoch, sums, weights, lr, state.train_seconds)
                 state.history.append(row)
                 calls.on_log(row)
             calls.on_progress(epoch, loss)
@@ -196,7 +213,8 @@ def run_epoch(
         else:
             idx = order[i * batch_size : (i + 1) * batch_size]  # type: ignore[operator]
             x, y = data.x_train[idx], data.y_train[idx]
-        parts = negative_elbo(model.likelihood, model(x), y, n, weight, len(weights))
+        out = model(x, model.draw_noise(x.shape[0], trainee.noise))
+        parts = negative_elbo(model.likelihood, out, y, n, weight, len(weights))
         optimizer.zero_grad(set_to_none=True)
         parts.total.backward()
         optimizer.step()
@@ -211,6 +229,7 @@ def run_epoch(
 def log_row(
     model: BayesianNetwork,
     data: TrainData,
+    noise: torch.Generator | None,
     epoch: int,
     sums: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     weights: list[float],
@@ -223,7 +242,7 @@ def log_row(
     KL as training (KL / number of training points), so the two are comparable.
     """
     n = data.num_train
-    out = model(data.x_val)
+    out = model(data.x_val, model.draw_noise(data.x_val.shape[0], noise))
     val_nll = float(model.likelihood.nll(out.raw, data.y_val)) / data.x_val.shape[0]
     nll, kl = float(sums[0]) / n, float(sums[1]) / n
     return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,24 +50,44 @@ def write_history(session: Session, run_dir: RunDir) -> None:
 def run_training(session: Session, run_dir: RunDir, callbacks: Callbacks | None = None) -> RunResult:
     """Train to the configured epochs, saving as it goes, then write metrics and plots."""
     calls = callbacks or Callbacks()
+    saver = begin_run(session, run_dir)
+    state = fit(session.trainee, dataclasses.replace(calls, on_checkpoint=saver.wrap(calls.on_checkpoint)))
+    return finish_run(session, run_dir, state, saver, calls)
+
+
+@dataclass
+class Saver:
+    """Checkpoints a run as it trains, remembering the epoch of the one on disk."""
+
+    session: Session
+    run_dir: RunDir
+    saved_epoch: int | None
+
+    def wrap(self, user: Callable[[TrainState], None]) -> Callable[[TrainState], None]:
+        def on_checkpoint(state: TrainState) -> None:
+            if save_session(self.session, self.run_dir):
+                self.saved_epoch = state.epoch
+            user(state)
+
+        return on_checkpoint
+
+
+def begin_run(session: Session, run_dir: RunDir) -> Saver:
+    """The run directory's config and splits, before training; a saver for its checkpoints."""
     run_dir.write_config(dump_config(session.cfg))
     if session.dataset.rows:
         run_dir.write_splits(session.dataset.rows)
-    user_checkpoint = calls.on_checkpoint
-    # The epoch of the checkpoint on disk (a resumed run starts with one).
-    saved: list[int | None] = [session.state.epoch if run_dir.checkpoint.exists() else None]
+    # A resumed run starts with the checkpoint it resumes from.
+    return Saver(session, run_dir, session.state.epoch if run_dir.checkpoint.exists() else None)
 
-    def on_checkpoint(state: TrainState) -> None:
-        if save_session(session, run_dir):
-            saved[0] = state.epoch
-        user_checkpoint(state)
 
-    state = fit(session.trainee, dataclasses.replace(calls, on_checkpoint=on_checkpoint))
+def finish_run(session: Session, run_dir: RunDir, state: TrainState, saver: Saver, calls: Callbacks) -> RunResult:
+    """After training ends, however it ended: the last checkpoint, then metrics and plots or the failure."""
     if state.status == "diverged":
         # The parameters are no longer finite: keep the last checkpoint as it is.
         metrics = run_dir.write_failure(
             f"loss became NaN or infinite at epoch {state.diverged_epoch}", epochs_completed=state.epoch,
-            checkpoint_epoch=saved[0], device=str(session.device))
+            checkpoint_epoch=saver.saved_epoch, device=str(session.device))
         write_history(session, run_dir)
         return RunResult(run_dir, "diverged", state.epoch, metrics)
     save_session(session, run_dir)

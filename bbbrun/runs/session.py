@@ -67,10 +67,23 @@ def start_session(cfg: Config, payload: dict[str, Any] | None = None) -> Session
     likelihood = make_likelihood(cfg.model, std, dataset.classes)
     model = make_network(cfg.model, std, likelihood=likelihood).to(device)
     shuffle = torch.Generator().manual_seed(cfg.seed)
-    trainee = Trainee(model, make_optimizer(model, cfg.optim), data, cfg, shuffle)
+    trainee = Trainee(model, make_optimizer(model, cfg.optim), data, cfg, shuffle, noise=noise_stream(cfg, device))
     if payload is not None:
         trainee.state = ckpt.restore_training(payload, trainee, device)
     return Session(trainee, dataset, device)
+
+
+def noise_stream(cfg: Config, device: torch.device) -> torch.Generator:
+    """The training noise's own stream: where torch's global one stands after the model's initialisation.
+
+    A run's noise then depends on nothing drawn elsewhere in the process, so K
+    runs trained at once each draw exactly what they would alone.
+    """
+    if device.type == "cuda":
+        return torch.Generator(device=device).manual_seed(cfg.seed)
+    generator = torch.Generator()
+    generator.set_state(torch.get_rng_state())
+    return generator
 
 
 def resume_session(target: Path, overrides: list[str]) -> tuple[Session, RunDir]:
@@ -112,6 +125,23 @@ def open_run(config: Path | None, overrides: list[str], out: Path, resume: Path 
     resolve_device(cfg.device)  # fail before a run directory exists
     session = start_session(cfg)
     return session, new_run_dir(out, cfg.name)
+
+
+def sweep_session(raw: dict[str, Any], run_dir: RunDir) -> Session:
+    """A sweep run's session: continued from its checkpoint when an earlier attempt stopped short, else new.
+
+    A run that failed starts again; a checkpoint that cannot be used is set aside by starting afresh.
+    """
+    cfg = config_from_dict(raw)
+    metrics = run_dir.read_metrics() or {}
+    if run_dir.checkpoint.is_file() and metrics.get("status") != "failed":
+        try:
+            payload = ckpt.load_checkpoint(run_dir.checkpoint)
+            if config_to_dict(ckpt.config_of(payload, run_dir.checkpoint)) == config_to_dict(cfg):
+                return start_session(cfg, payload)
+        except CheckpointError:
+            pass
+    return start_session(cfg)
 
 
 def config_warnings(cfg: Config) -> list[str]:

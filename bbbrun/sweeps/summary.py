@@ -64,6 +64,7 @@ def group_by_setting(records: list[dict[str, Any]], plan: SweepPlan) -> list[dic
             values = [v for m in members if (v := metric_value(m, name)) is not None]
             row[f"{name}_mean"] = statistics.fmean(values) if values else None
             row[f"{name}_std"] = statistics.stdev(values) if len(values) > 1 else None
+            row[f"{name}_se"] = row[f"{name}_std"] / math.sqrt(len(values)) if len(values) > 1 else None
         rows.append(row)
     metric = f"{plan.metric.name}_mean"
     sign = 1.0 if plan.metric.goal is Goal.MINIMIZE else -1.0
@@ -124,13 +125,13 @@ def run_table(records: list[dict[str, Any]], plan: SweepPlan) -> Table:
 
 
 def setting_table(records: list[dict[str, Any]], plan: SweepPlan) -> Table:
-    """Mean ± standard deviation across seeds, best setting first."""
+    """Mean ± standard error (std / sqrt(runs)) across seeds, best setting first."""
     metrics = list(table_metrics(plan))
     columns = [*setting_keys(plan), "runs", *metrics]
     groups = group_by_setting(records, plan)
     rows = []
     for group in groups:
-        stats = [mean_std(group[f"{m}_mean"], group[f"{m}_std"]) for m in metrics]
+        stats = [mean_std(group[f"{m}_mean"], group[f"{m}_se"]) for m in metrics]
         rows.append([*(group[k] for k in setting_keys(plan)), f"{group['completed']}/{group['runs']}", *stats])
     return columns, rows, [g["completed"] == 0 for g in groups]
 

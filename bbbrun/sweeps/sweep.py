@@ -16,6 +16,7 @@ from typing import Any
 
 from bbbrun.errors import ConfigError, Interrupted, SweepFailed
 from bbbrun.runs.layout import SweepDir
+from bbbrun.sweeps.batching import batch_jobs, member_indices
 from bbbrun.sweeps.executors import Executor, RunJob
 from bbbrun.sweeps.executors.base import failure, not_run, summarize_metrics
 from bbbrun.sweeps.grid import SweepPlan, expand, format_value, plan_from_dict, plan_to_dict, read_spec
@@ -58,6 +59,28 @@ def resume_plan(path: Path) -> Prepared:
     """A sweep (or benchmark) directory's own plan, to finish what it has not."""
     existing = SweepDir.existing(path)
     return Prepared(plan_from_dict(existing.read_plan(), existing.plan), existing)
+
+
+def split_seeds(overrides: list[str]) -> tuple[int | None, list[str]]:
+    """`seeds=K` (K runs with seeds seed, seed+1, ...: `bbbrun train CONFIG seeds=K`) apart from the rest."""
+    count, rest = None, []
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.strip() != "seeds":
+            rest.append(item)
+            continue
+        try:
+            count = int(value)
+        except ValueError:
+            count = 0
+        if count < 1 or str(count) != value.strip():
+            raise ConfigError(f"seeds={value!r}: give a whole number of seeds >= 1, e.g. seeds=10")
+    return count, rest
+
+
+def seeds_request(config: Path, overrides: list[str], count: int, base_seed: int) -> SweepRequest:
+    """The sweep over `count` consecutive seeds from the config's own that `train ... seeds=K` runs."""
+    return SweepRequest((str(config), *overrides, f"seed=range({base_seed},{base_seed + count})"))
 
 
 def plan_from_args(sources: list[str]) -> SweepPlan:
@@ -134,13 +157,24 @@ def run_sweep(plan: SweepPlan, sweep: SweepDir, executor: Executor,
     """
     fresh: dict[int, dict[str, Any]] = {}
     names = {run.index: run.dir_name for run in plan.runs}
+    jobs = batch_jobs(pending_jobs(plan, sweep, executor), executor.options.batch_members, executor.workers())
+    groups = {job.index: member_indices(job) for job in jobs}
 
-    def done(summary: dict[str, Any]) -> None:
+    def record(summary: dict[str, Any]) -> None:
         fresh[summary["index"]] = summary
         on_done(summary, names[summary["index"]])
 
+    def done(summary: dict[str, Any]) -> None:
+        # A group job reports its runs under "members"; a group whose worker died, once for all of them.
+        if "members" in summary:
+            for member in summary["members"]:
+                record(member)
+            return
+        for index in groups.get(summary["index"], [summary["index"]]):
+            record({**summary, "index": index})
+
     try:
-        executor.run(pending_jobs(plan, sweep, executor), done, sweep.slurm)
+        executor.run(jobs, done, sweep.slurm)
     except KeyboardInterrupt:
         raise Interrupted(f"sweep stopped; what finished is in {sweep.summary_csv}; "
                           f"continue with: bbbrun sweep --resume {sweep.path}", signal.SIGINT) from None

@@ -78,6 +78,10 @@ class Likelihood(nn.Module, ABC):
     def nll(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Sum over points of -log p(y | raw); raw (N, output_width), y (N, 1) in data units."""
 
+    def forward(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The module's call is its NLL, so torch.func can map it over stacked members' parameters."""
+        return self.nll(raw, y)
+
     @abstractmethod
     def log_values(self, raw: torch.Tensor) -> dict[str, float]:
         """This likelihood's history columns for one pass with raw outputs (N, output_width)."""

@@ -31,6 +31,8 @@ class ExecOptions:
     workers: int | None = None
     scheduler: str | None = None
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
+    # Runs that can share a batched model train as one, up to this many (1: each alone).
+    batch_members: int = 64
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class RunJob:
     # Workers that run one job at a time send their output to run.log; Dask's
     # threads share sys.stdout, so there it stays where the worker put it.
     capture_output: bool = True
+    # A batched group: these runs train as one model (this job's own index and
+    # directory are its first member's); its summary lists theirs under "members".
+    members: tuple[RunJob, ...] = ()
 
 
 class Executor(ABC):
@@ -102,7 +107,11 @@ def result_of(future: Any, index: int) -> dict[str, Any]:
 
 
 def execute_run(job: RunJob) -> dict[str, Any]:
-    """Train one run into its directory; idempotent: a completed run is read back, not retrained."""
+    """Train one run (or a batched group) into its directory; a completed run is read back, not retrained."""
+    if job.members:
+        from bbbrun.sweeps.batching import execute_group
+
+        return execute_group(job)
     run_dir = RunDir(Path(job.run_dir))
     if run_dir.is_completed():
         return summarize_metrics(job.index, run_dir.read_metrics() or {})
@@ -125,14 +134,13 @@ def log_lines() -> Any:
 def train_run(job: RunJob, run_dir: RunDir) -> dict[str, Any]:
     import torch
 
-    from bbbrun.config import config_from_dict
     from bbbrun.runs import runner
-    from bbbrun.runs.session import start_session
+    from bbbrun.runs.session import sweep_session
 
     if job.num_threads:
         torch.set_num_threads(job.num_threads)
     try:
-        session = start_session(config_from_dict(job.config))
+        session = sweep_session(job.config, run_dir)
         return runner.run_training(session, run_dir, log_lines()).metrics
     except Exception as err:  # any failure is this run's result, not the sweep's
         traceback.print_exc()
