@@ -4,6 +4,7 @@ The weights are the means mu alone: no sampling and no KL, so the loss is the
 likelihood's NLL (plus optim.weight_decay, an L2 penalty, when set). rho is
 kept, unused, so both kinds share one checkpoint layout and every tool that
 reads one. Its "predictive" is the one network repeated: no epistemic spread.
+Batched groups (`fit.group`) sample weights, so a deterministic run always trains alone.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from bbbrun.config import ModelConfig, ModelType
 
 
 class DeterministicNetwork(BayesianNetwork):
-    def forward(self, x: torch.Tensor) -> Output:
+    def forward(self, x: torch.Tensor, noise: list[torch.Tensor] | None = None) -> Output:
         return Output(raw=self._run(self._standardize(x), self.mu), kl=self.mu.new_zeros(()))
+
+    def draw_noise(self, num_points: int, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        return []  # nothing is sampled
 
     def sample_weights(self, num_samples: int, generator: torch.Generator) -> torch.Tensor:
         return self.mu.detach().expand(num_samples, -1)  # (S, P), every row the point weights
