@@ -15,6 +15,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from bbbrun.bnn.standardize import Standardizer
+from bbbrun.config import ModelConfig
+
 
 class RegressionSamples(ABC):
     """S sampled networks' predictive at N points, in data units.
@@ -70,7 +73,7 @@ class Likelihood(nn.Module, ABC):
     # one that needs the class names says so in `build`.
 
     @classmethod
-    def build(cls, cfg: Any, std: Any, classes: tuple[str, ...] = ()) -> Likelihood:
+    def build(cls, cfg: ModelConfig, std: Standardizer, classes: tuple[str, ...] = ()) -> Likelihood:
         """This likelihood for a model config, the training targets' standardizer and their class names."""
         return cls(cfg, std)  # type: ignore[call-arg]
 

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from bbbrun.bnn.likelihoods.base import Likelihood, SampleBuffer
+from bbbrun.bnn.standardize import Standardizer
+from bbbrun.config import ModelConfig
 from bbbrun.errors import ConfigError
 
 
@@ -60,7 +62,7 @@ class Categorical(Likelihood):
         self.output_width = num_classes
 
     @classmethod
-    def build(cls, cfg: Any, std: Any, classes: tuple[str, ...] = ()) -> Categorical:
+    def build(cls, cfg: ModelConfig, std: Standardizer, classes: tuple[str, ...] = ()) -> Categorical:
         if len(classes) < 2:
             raise ConfigError("model.likelihood=categorical needs class labels with at least two classes; "
                               f"got {len(classes)}")
