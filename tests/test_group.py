@@ -139,3 +139,27 @@ def test_members_resumed_together_go_on_as_they_would_alone() -> None:
         fit(alone.trainee)
         for name, value in params_of(alone).items():
             torch.testing.assert_close(params_of(member)[name], value, rtol=0, atol=1e-10)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_group_on_the_gpu_trains_each_member_as_alone() -> None:
+    raws = [with_changes(device="cuda", train={**BASE["train"], "batch_size": 32}) | {"seed": s} for s in (0, 1)]
+    alone = []
+    for raw in raws:
+        session = start_session(config_from_dict(raw))
+        fit(session.trainee)
+        alone.append(session)
+    grouped = [start_session(config_from_dict(raw)) for raw in raws]
+    states = fit_group([s.trainee for s in grouped], MemberCallbacks([Callbacks() for _ in grouped]))
+    assert [s.status for s in states] == ["completed"] * 2
+    for one, member in zip(alone, grouped, strict=True):
+        assert member.model.mu.device.type == "cuda"
+        torch.testing.assert_close(member.model.mu, one.model.mu, rtol=1e-3, atol=1e-4)
+
+
+def test_threads_must_be_positive() -> None:
+    from bbbrun.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="threads"):
+        config_from_dict(with_changes(threads=0))
+    assert config_from_dict(with_changes(threads=2)).threads == 2
