@@ -16,6 +16,11 @@ The lower-level pieces the commands are made of are here too:
     session = start_session(load_config(Path("configs/default.yaml"), ["train.epochs=50"]))
     result = run_training(session, new_run_dir(Path("outputs"), session.cfg.name))
 
+    trained = load_model(Path("outputs/default/<timestamp>"))   # config, model, input names
+
+    # a classifier: the sampled class probabilities at inputs x (N, d), their summary and metrics
+    summary = summarize_classes(probabilities_at(trained.model, x, trained.cfg.predict, seed=0))
+
 Names are imported on first use, so `import bbbrun` (and `bbbrun --help`) stays fast.
 """
 
@@ -59,6 +64,10 @@ _API = {
     "PredictRequest": "bbbrun.runs.inference",
     "predictive_at": "bbbrun.evaluate.predictive",
     "summarize": "bbbrun.evaluate.regression",
+    "probabilities_at": "bbbrun.evaluate.predictive",
+    "summarize_classes": "bbbrun.evaluate.classification",
+    "class_metrics": "bbbrun.evaluate.classification",
+    "prune_run": "bbbrun.runs.prune",
 }
 
 __all__ = ["__version__", *_API]

@@ -198,7 +198,8 @@ def predict(
     output: Optional[Path] = typer.Option(None, "--output", help="CSV file to write (default: standard output)."),
 ) -> None:
     """Predict at new inputs: the input columns, mean, std, epistemic_std, aleatoric_std, lower, upper
-    (noise included). The input file is read in chunks, so it may be larger than memory."""
+    (noise included); for a classifier class, p_<class> per class, entropy, expected_entropy,
+    mutual_information. The input file is read in chunks, so it may be larger than memory."""
     from bbbrun.runs import inference
 
     x_range = None if x_min is None and x_max is None else inference.make_range(x_min, x_max, required=True)
@@ -220,7 +221,8 @@ def evaluate(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics to this JSON file."),
     samples: Optional[int] = typer.Option(None, "--samples", min=1, help=SAMPLES_HELP),
 ) -> None:
-    """Score a run on a file with targets: rmse, nll, coverage, calibration, ... (metrics.json's val_* names)."""
+    """Score a run on a file with targets: rmse, nll, coverage, calibration, ... (metrics.json's val_* names);
+    a classifier's: accuracy, nll, brier, ece, auroc (two classes), ..."""
     from bbbrun.runs import inference, scoring
 
     if json_out is not None:
@@ -231,6 +233,26 @@ def evaluate(
     if json_out is not None:
         scoring.write_metrics_json(json_out, metrics)
         console.info(f"wrote {json_out}")
+
+
+@app.command()
+@user_errors
+def prune(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint file or a run directory.", show_default=False),
+    fraction: str = typer.Option("0.5,0.75,0.95,0.98", "--fraction", help="Shares of the weights to remove."),
+    samples: Optional[int] = typer.Option(None, "--samples", min=1, help=SAMPLES_HELP),
+    save: bool = typer.Option(False, "--save", help="Also write checkpoint_pruned_<percent>.pt per fraction."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Directory for the results (default: the run's)."),
+) -> None:
+    """Remove the weights of lowest signal-to-noise ratio |mu|/sigma (Blundell et al. 2015, sec. 5.1) and
+    score the validation rows at each fraction: a table, prune.json, prune.png and snr.png."""
+    from bbbrun.runs import prune as pruning
+
+    result = pruning.prune_run(checkpoint, pruning.parse_fractions(fraction), samples, save, out)
+    columns, rows = pruning.table(result)
+    console.print_table("validation metrics by fraction of weights removed", columns, rows)
+    for path in result.files:
+        console.info(f"wrote {path}")
 
 
 @app.command()

@@ -178,6 +178,38 @@ def plot_pit(u: np.ndarray, title: str) -> Figure:
     return fig
 
 
+SNR_FLOOR = -6.0  # log10 SNR below this (weights whose mean the prior has pulled to ~0) is drawn at the floor
+
+
+def plot_snr(snr: np.ndarray, fractions: Sequence[float]) -> Figure:
+    """Histogram of log10 signal-to-noise ratios |mu| / sigma, with the cut each pruning fraction makes."""
+    logs = np.log10(np.maximum(snr, np.finfo(np.float64).tiny))
+    floored = int((logs < SNR_FLOOR).sum())
+    fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
+    label = f"weights ({floored} below 1e{SNR_FLOOR:g} drawn at the left edge)" if floored else "weights"
+    ax.hist(np.maximum(logs, SNR_FLOOR), bins=80, color=TOTAL_COLOR, alpha=0.7, label=label)
+    top = ax.get_ylim()[1]
+    for i, fraction in enumerate(fractions):
+        cut = max(float(np.quantile(logs, fraction)), SNR_FLOOR)
+        ax.axvline(cut, color="tab:red", ls="--", lw=1)
+        ax.text(cut, top * (0.95 - 0.07 * i), f" {fraction:.0%}", color="tab:red", fontsize="small", va="top")
+    ax.set(title="Signal-to-noise ratio of the weights (dashed: pruning cut-offs)",
+           xlabel="log10 |mu| / sigma", ylabel="weights")
+    ax.legend(loc="upper left", fontsize="small")
+    return fig
+
+
+def plot_pruning(rows: Sequence[dict[str, float]], metrics: Sequence[str]) -> Figure:
+    """Each validation metric against the fraction of weights removed."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.8), layout="constrained", squeeze=False)
+    fractions = [r["fraction"] for r in rows]
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        ax.plot(fractions, [r[metric] for r in rows], marker="o", color=TOTAL_COLOR)
+        ax.set(xlabel="fraction of weights removed (lowest SNR first)", ylabel=f"validation {metric}")
+    fig.suptitle("Pruning by signal-to-noise ratio")
+    return fig
+
+
 def save_figure(fig: Figure, path: Path) -> None:
     """Render to memory, then write atomically, so a half-drawn PNG never appears."""
     content = png_bytes(fig)

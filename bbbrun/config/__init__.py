@@ -19,6 +19,7 @@ from bbbrun.config.schema import (
     KLWeighting,
     Likelihood,
     ModelConfig,
+    ModelType,
     OptimConfig,
     PredictConfig,
     Prior,
@@ -30,7 +31,8 @@ from bbbrun.config.validate import check_device_name, config_from_dict, unknown_
 
 __all__ = [
     "Activation", "Config", "DataConfig", "Estimator", "Function", "KLEstimator", "KLWeighting", "Likelihood",
-    "ModelConfig", "OptimConfig", "PredictConfig", "Prior", "Source", "Tracking", "TrainConfig", "check_device_name",
+    "ModelConfig", "ModelType", "OptimConfig", "PredictConfig", "Prior", "Source", "Tracking", "TrainConfig",
+    "check_device_name",
     "config_from_dict", "config_to_dict", "dump_config", "load_config", "parse_override", "read_text_file",
     "read_yaml_mapping", "set_dotted", "unknown_key_message",
 ]

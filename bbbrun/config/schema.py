@@ -21,6 +21,7 @@ class Likelihood(str, Enum):
     FIXED = "fixed"
     LEARNED = "learned"
     HETEROSCEDASTIC = "heteroscedastic"
+    CATEGORICAL = "categorical"
 
 
 class Prior(str, Enum):
@@ -48,12 +49,21 @@ class Source(str, Enum):
     CSV = "csv"
     NPZ = "npz"
     UCI = "uci"
+    SKLEARN = "sklearn"
+    IDX = "idx"
 
 
 class Function(str, Enum):
     SEED_CUBIC = "seed_cubic"
     SINE = "sine"
     BLUNDELL_TOY = "blundell_toy"
+    TWO_MOONS = "two_moons"
+    SPIRALS = "spirals"
+
+
+class ModelType(str, Enum):
+    BAYESIAN = "bayesian"
+    DETERMINISTIC = "deterministic"
 
 
 class Tracking(str, Enum):
@@ -90,6 +100,8 @@ class DataConfig:
     # Rows held out for the final metrics only (csv, npz; a uci split fixes its own), and the uci split number.
     test_fraction: float = _field(0.0, ge=0.0, lt=1.0)
     split: int = _field(0, ge=0)
+    # data.source sklearn: which of scikit-learn's bundled data sets (digits, iris, wine, breast_cancer, diabetes).
+    name: str | None = None
     # Train on standardised x and y (the network sees zero-mean, unit-scale
     # data); predictions and losses are always reported in the data's units.
     standardize: bool = False
@@ -97,6 +109,9 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    # bayesian: Gaussian weights (Bayes by Backprop); deterministic: the same network with point weights
+    # (mu alone, no KL), the baseline a Bayesian net should beat.
+    type: ModelType = ModelType.BAYESIAN
     hidden_dim: int = _field(20, ge=1)
     num_layers: int = _field(5, ge=1)
     activation: Activation = Activation.RELU

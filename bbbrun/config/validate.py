@@ -161,8 +161,14 @@ def check_data_source(data: DataConfig) -> None:
                 f"out of data.num_points={data.num_points}"
             )
         return
+    if data.source is Source.SKLEARN:
+        if not data.name:
+            raise ConfigError("data.source=sklearn needs data.name, one of scikit-learn's bundled sets "
+                              "(digits, iris, wine, breast_cancer, diabetes)")
+        return
     if not data.path:
-        what = {Source.CSV: "a CSV file", Source.NPZ: "an NPZ file", Source.UCI: "a UCI benchmark folder"}[data.source]
+        what = {Source.CSV: "a CSV file", Source.NPZ: "an NPZ file", Source.UCI: "a UCI benchmark folder",
+                Source.IDX: "a folder of MNIST-format IDX files"}[data.source]
         raise ConfigError(f"data.source={data.source.value} needs data.path, {what}")
     if data.source is Source.CSV and not data.target:
         raise ConfigError("data.source=csv needs data.target, the name of the column to predict")

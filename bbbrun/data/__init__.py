@@ -9,9 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from bbbrun.config import DataConfig
-from bbbrun.data.base import Dataset, DataSource
+from bbbrun.data.base import Dataset, DataSource, LabelledSource
 from bbbrun.data.files import CsvSource, NpzSource
 from bbbrun.data.functions import FunctionSource, true_function
+from bbbrun.data.idx import IdxSource
+from bbbrun.data.scikit import SklearnSource
 from bbbrun.data.splits import split_indices
 from bbbrun.data.uci import UciSource
 from bbbrun.errors import DataError
@@ -21,6 +23,8 @@ SOURCES: dict[str, DataSource] = {
     "csv": CsvSource(),
     "npz": NpzSource(),
     "uci": UciSource(),
+    "sklearn": SklearnSource(),
+    "idx": IdxSource(),
 }
 
 
@@ -31,8 +35,15 @@ def source_of(cfg: DataConfig) -> DataSource:
     return SOURCES[name]
 
 
-def make_dataset(cfg: DataConfig, seed: int) -> Dataset:
-    return source_of(cfg).load(cfg, seed)
+def make_dataset(cfg: DataConfig, seed: int, task: str = "regression") -> Dataset:
+    """The data set for a model's task (its likelihood's `task`): numeric targets, or class labels."""
+    source = source_of(cfg)
+    if task != "classification":
+        return source.load(cfg, seed)
+    if not isinstance(source, LabelledSource):
+        raise DataError(f"data.source={cfg.source.value} gives numeric targets, not class labels; a classifier "
+                        "reads csv, npz, sklearn, idx or data.function two_moons / spirals")
+    return source.load_labelled(cfg, seed)
 
 
 def ground_truth(cfg: DataConfig, x: np.ndarray) -> np.ndarray | None:

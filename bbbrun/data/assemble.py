@@ -10,7 +10,8 @@ from bbbrun.errors import DataError
 
 
 def assemble(x: np.ndarray, y: np.ndarray, rows: dict[str, np.ndarray], feature_names: tuple[str, ...],
-             target_name: str, categories: dict[str, tuple[str, ...]] | None = None) -> Dataset:
+             target_name: str, categories: dict[str, tuple[str, ...]] | None = None,
+             classes: tuple[str, ...] = ()) -> Dataset:
     """Split (N, width) inputs and (N,) targets by `rows` (train, val and maybe test row numbers)."""
     train = rows["train"]
     if np.ptp(y[train]) == 0:
@@ -24,7 +25,7 @@ def assemble(x: np.ndarray, y: np.ndarray, rows: dict[str, np.ndarray], feature_
         x_test=x[test].astype(np.float32) if has_test else None, y_test=column(y[test]) if has_test else None,
         feature_names=feature_names, target_name=target_name, categories=categories or {},
         rows={k: np.asarray(v, dtype=np.int64) for k, v in rows.items()},
-        warnings=constant_column_warnings(x[train], feature_names, categories or {}),
+        warnings=constant_column_warnings(x[train], feature_names, categories or {}), classes=classes,
     )
 
 

@@ -10,7 +10,7 @@ data has it, files and benchmark folders do not.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from bbbrun.config import DataConfig
 
 @dataclass(frozen=True)
 class Dataset:
-    """A split regression data set: inputs (N, d) and targets (N, 1), float32."""
+    """A split data set: inputs (N, d) and targets (N, 1), float32 (class codes for a classifier)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -36,6 +36,8 @@ class Dataset:
     # Which rows of the source each split took, for audits and re-scoring (files and folders).
     rows: dict[str, np.ndarray] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # things about the data its user should know (a constant column)
+    # Class labels: the class names in code order, targets holding codes 0..C-1; empty for regression.
+    classes: tuple[str, ...] = ()
 
     @property
     def input_dim(self) -> int:
@@ -43,7 +45,7 @@ class Dataset:
 
     @property
     def inputs(self) -> InputSpec:
-        return InputSpec(self.feature_names, self.target_name, self.categories)
+        return InputSpec(self.feature_names, self.target_name, self.categories, self.classes)
 
     def splits(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """(x, y) of each split present: train, val and, when held out, test."""
@@ -60,6 +62,7 @@ class InputSpec:
     feature_names: tuple[str, ...]
     target_name: str = "y"
     categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    classes: tuple[str, ...] = ()  # the target's class names (a classifier), in output order
 
 
 class DataSource(Protocol):
@@ -75,6 +78,15 @@ class DataSource(Protocol):
 
     def plot_range(self, cfg: DataConfig) -> tuple[float, float] | None:
         """An input range to draw the predictive over beyond the data (1-D sources that have one)."""
+        ...
+
+
+@runtime_checkable
+class LabelledSource(Protocol):
+    """A source that can also give class labels as targets (`model.likelihood: categorical`)."""
+
+    def load_labelled(self, cfg: DataConfig, seed: int) -> Dataset:
+        """The split data set with class codes 0..C-1 as targets and the class names in `classes`."""
         ...
 
 

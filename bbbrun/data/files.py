@@ -11,37 +11,56 @@ from bbbrun.config import DataConfig
 from bbbrun.data.assemble import assemble, check_finite
 from bbbrun.data.base import Dataset
 from bbbrun.data.encode import categories_of, check_numeric, encode, numeric_column
+from bbbrun.data.labels import encode_labels
 from bbbrun.data.splits import three_way_split
-from bbbrun.data.table import read_table
+from bbbrun.data.table import Table, read_table
 from bbbrun.errors import DataError
 from bbbrun.files import check_readable_file
 
 
 class CsvSource:
-    """Columns by name: data.target (required), data.features (default: every other), data.categorical."""
+    """Columns by name: data.target (required), data.features (default: every other), data.categorical.
+
+    The target is a number (regression) or, for a classifier, a class label: an integer or a name.
+    """
 
     def load(self, cfg: DataConfig, seed: int) -> Dataset:
-        table = read_table(Path(str(cfg.path)))
+        table, features = read_csv_inputs(cfg)
         target = str(cfg.target)
-        table.require([target], "data.target")
-        features = cfg.features or tuple(n for n in table.header if n != target)
-        table.require(list(features), "data.features")
-        table.require(list(cfg.categorical), "data.categorical")
-        if target in features:
-            raise DataError(f"data.target {target!r} is also listed in data.features")
-        if not features:
-            raise DataError(f"{table.path} has no input column besides the target {target!r}")
-        check_numeric(table, features, cfg.categorical)
         y = numeric_column(table, target)
         rows = three_way_split(len(y), cfg.test_fraction, cfg.val_fraction, cfg.split_seed)
         categories = {n: categories_of(table, n, rows["train"]) for n in cfg.categorical if n in features}
         return assemble(encode(table, features, categories), y, rows, features, target, categories)
+
+    def load_labelled(self, cfg: DataConfig, seed: int) -> Dataset:
+        table, features = read_csv_inputs(cfg)
+        target = str(cfg.target)
+        rows = three_way_split(len(table.rows), cfg.test_fraction, cfg.val_fraction, cfg.split_seed)
+        y, classes = encode_labels(table.column(target), rows, f"{table.path}, column {target!r}")
+        categories = {n: categories_of(table, n, rows["train"]) for n in cfg.categorical if n in features}
+        return assemble(encode(table, features, categories), y, rows, features, target, categories, classes)
 
     def ground_truth(self, cfg: DataConfig, x: np.ndarray) -> np.ndarray | None:
         return None
 
     def plot_range(self, cfg: DataConfig) -> tuple[float, float] | None:
         return None
+
+
+def read_csv_inputs(cfg: DataConfig) -> tuple[Table, tuple[str, ...]]:
+    """The table and its input column names, every named column checked to exist and inputs to be numbers."""
+    table = read_table(Path(str(cfg.path)))
+    target = str(cfg.target)
+    table.require([target], "data.target")
+    features = cfg.features or tuple(n for n in table.header if n != target)
+    table.require(list(features), "data.features")
+    table.require(list(cfg.categorical), "data.categorical")
+    if target in features:
+        raise DataError(f"data.target {target!r} is also listed in data.features")
+    if not features:
+        raise DataError(f"{table.path} has no input column besides the target {target!r}")
+    check_numeric(table, features, cfg.categorical)
+    return table, features
 
 
 class NpzSource:
@@ -52,6 +71,14 @@ class NpzSource:
         rows = three_way_split(len(y), cfg.test_fraction, cfg.val_fraction, cfg.split_seed)
         names = tuple(f"x{j}" for j in range(x.shape[1]))
         return assemble(x, y, rows, names, "y")
+
+    def load_labelled(self, cfg: DataConfig, seed: int) -> Dataset:
+        """y holds integer class labels; they name the classes."""
+        x, y = read_npz(Path(str(cfg.path)))
+        rows = three_way_split(len(y), cfg.test_fraction, cfg.val_fraction, cfg.split_seed)
+        codes, classes = encode_labels([repr(float(v)) for v in y], rows, f"{cfg.path}, array y")
+        names = tuple(f"x{j}" for j in range(x.shape[1]))
+        return assemble(x, codes, rows, names, "y", classes=classes)
 
     def ground_truth(self, cfg: DataConfig, x: np.ndarray) -> np.ndarray | None:
         return None

@@ -1,4 +1,4 @@
-"""Generated regression data: a known function of one input plus noise."""
+"""Generated data: a known function of one input plus noise, or 2-D classes (`shapes`)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 
 from bbbrun.config import DataConfig, Function
 from bbbrun.data.base import Dataset, column
+from bbbrun.data.shapes import LABELLED_FUNCTIONS, labelled_dataset
 from bbbrun.data.splits import split_indices
 from bbbrun.errors import DataError
 
@@ -37,6 +38,9 @@ class FunctionSource:
     """
 
     def load(self, cfg: DataConfig, seed: int) -> Dataset:
+        if cfg.function in LABELLED_FUNCTIONS:
+            raise DataError(f"data.function={cfg.function.value} draws class labels; train it with "
+                            "model.likelihood=categorical")
         x, f, y = self.generate(cfg, seed)
         train_idx, val_idx = split_indices(cfg.num_points, cfg.val_fraction, cfg.split_seed)
         return Dataset(
@@ -44,6 +48,12 @@ class FunctionSource:
             x_val=column(x[val_idx]), y_val=column(y[val_idx]),
             feature_names=("x",), f_train=column(f[train_idx]), f_val=column(f[val_idx]),
         )
+
+    def load_labelled(self, cfg: DataConfig, seed: int) -> Dataset:
+        if cfg.function not in LABELLED_FUNCTIONS:
+            raise DataError(f"data.function={cfg.function.value} is a regression function; a classifier needs "
+                            f"class labels: data.function {' or '.join(f.value for f in LABELLED_FUNCTIONS)}")
+        return labelled_dataset(cfg, seed)
 
     def generate(self, cfg: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(x, f(x), y) for every point, float64."""
@@ -57,6 +67,8 @@ class FunctionSource:
         return x, f, f + rng.normal(0.0, cfg.noise_std, cfg.num_points)
 
     def ground_truth(self, cfg: DataConfig, x: np.ndarray) -> np.ndarray | None:
+        if cfg.function in LABELLED_FUNCTIONS:
+            return None
         return true_function(cfg.function, np.asarray(x, dtype=np.float64).reshape(-1))
 
     def plot_range(self, cfg: DataConfig) -> tuple[float, float] | None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from bbbrun.data.base import InputSpec
 from bbbrun.data.encode import encode, numeric_column
+from bbbrun.data.labels import codes_of
 from bbbrun.data.table import Table, checked_widths, csv_errors, open_rows
 from bbbrun.errors import DataError
 from bbbrun.files import check_readable_file
@@ -31,7 +32,7 @@ class InputChunk:
 
     fields: list[list[str]]  # (n, num_features) the feature cells as text, in the model's order
     x: np.ndarray  # (n, encoded width) float32
-    y: np.ndarray | None  # (n,) float64, or None when no target was asked for
+    y: np.ndarray | None  # (n,) float64 (class codes for a classifier), or None when no target was asked for
 
 
 def read_input_chunks(path: Path, spec: InputSpec, with_target: bool = False) -> Iterator[InputChunk]:
@@ -54,10 +55,18 @@ def read_input_chunks(path: Path, spec: InputSpec, with_target: bool = False) ->
         raise DataError(f"{path} has a header but no data rows")
 
 
+def target_column(table: Table, spec: InputSpec) -> np.ndarray:
+    """The target as numbers, or for a classifier as its class codes (an unknown class is refused)."""
+    if not spec.classes:
+        return numeric_column(table, spec.target_name)
+    where = f"{table.path}, column {spec.target_name!r}"
+    return codes_of(table.column(spec.target_name), spec.classes, where, table.first_row)
+
+
 def make_chunk(table: Table, spec: InputSpec, with_target: bool) -> InputChunk:
     """Encode a chunk of rows; cells are named by their row number in the whole file."""
     x = encode(table, spec.feature_names, spec.categories)
-    y = numeric_column(table, spec.target_name) if with_target else None
+    y = target_column(table, spec) if with_target else None
     columns = [table.column(name) for name in spec.feature_names]
     fields = [[cell.strip() for cell in cells] for cells in zip(*columns, strict=True)]
     return InputChunk(fields, x, y)

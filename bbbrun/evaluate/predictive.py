@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from bbbrun.allocator import retain_freed_memory
-from bbbrun.bnn.likelihoods import RegressionSamples
+from bbbrun.bnn.likelihoods import ClassProbabilities, RegressionSamples
 from bbbrun.bnn.network import BayesianNetwork
 from bbbrun.config import PredictConfig
 
@@ -32,11 +32,32 @@ POINT_ALIGN = 64
 CACHE_ELEMENTS = 2**21
 
 
-@torch.no_grad()
 def sample_predictive(
     model: BayesianNetwork, x: torch.Tensor, num_samples: int, seed: int, chunk_elements: int = 8_000_000
 ) -> RegressionSamples:
-    """Evaluate `num_samples` weight draws at x (N, d), holding at most ~chunk_elements activations.
+    """A regression model's predictive at x (N, d); see sample_outputs."""
+    samples = sample_outputs(model, x, num_samples, seed, chunk_elements)
+    if not isinstance(samples, RegressionSamples):
+        raise TypeError("sample_predictive needs a regression likelihood; a classifier's is sample_probabilities")
+    return samples
+
+
+def sample_probabilities(
+    model: BayesianNetwork, x: torch.Tensor, num_samples: int, seed: int, chunk_elements: int = 8_000_000
+) -> ClassProbabilities:
+    """A classifier's S sampled class probabilities at x (N, d); see sample_outputs."""
+    samples = sample_outputs(model, x, num_samples, seed, chunk_elements)
+    if not isinstance(samples, ClassProbabilities):
+        raise TypeError("sample_probabilities needs model.likelihood=categorical")
+    return samples
+
+
+@torch.no_grad()
+def sample_outputs(
+    model: BayesianNetwork, x: torch.Tensor, num_samples: int, seed: int, chunk_elements: int = 8_000_000
+) -> object:
+    """Evaluate `num_samples` weight draws at x (N, d), holding at most ~chunk_elements activations; what is
+    kept of them is the likelihood's (its SampleBuffer).
 
     The bound never goes below one sample on one tile of POINT_TILE points.
     """
@@ -70,6 +91,12 @@ def predictive_at(model: BayesianNetwork, x: np.ndarray, cfg: PredictConfig, see
     """The predictive at x (N, d) in data units; the same seed and inputs give the same draws."""
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(model.mu.device)
     return sample_predictive(model, xt, cfg.num_samples, seed, cfg.chunk_elements)
+
+
+def probabilities_at(model: BayesianNetwork, x: np.ndarray, cfg: PredictConfig, seed: int) -> ClassProbabilities:
+    """A classifier's sampled probabilities at x (N, d); the same seed and inputs give the same draws."""
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(model.mu.device)
+    return sample_probabilities(model, xt, cfg.num_samples, seed, cfg.chunk_elements)
 
 
 def run_in_parallel(

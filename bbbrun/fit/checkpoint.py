@@ -15,7 +15,10 @@ from typing import Any
 
 import torch
 
+from bbbrun.bnn.deterministic import make_network
+from bbbrun.bnn.likelihoods import make_likelihood
 from bbbrun.bnn.network import BayesianNetwork
+from bbbrun.bnn.standardize import Standardizer
 from bbbrun.config import Config, config_from_dict, config_to_dict
 from bbbrun.data.base import InputSpec
 from bbbrun.errors import CheckpointError, ConfigError
@@ -24,7 +27,8 @@ from bbbrun.fit.loop import Trainee, TrainState
 
 # Version 2: inputs of any width (input_dim, feature_names, per-feature
 # statistics) and the likelihood's tensors under "likelihood.". Version 1
-# files (one input, scalar statistics) are upgraded on load.
+# files (one input, scalar statistics) are upgraded on load. A classifier's
+# class names are under "classes" (optional: a file without it has none).
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
@@ -47,6 +51,7 @@ def build_payload(trainee: Trainee, inputs: InputSpec) -> dict[str, Any]:
         "feature_names": list(inputs.feature_names),
         "target_name": inputs.target_name,
         "categories": {k: list(v) for k, v in inputs.categories.items()},
+        "classes": list(inputs.classes),
         "epoch": state.epoch,
         "status": state.status,
         "train_seconds": state.train_seconds,
@@ -137,13 +142,14 @@ def upgrade_v1(payload: dict[str, Any]) -> dict[str, Any]:
 def inputs_of(payload: dict[str, Any], path: Path) -> InputSpec:
     """The checkpoint's description of its inputs, checked against its input width."""
     names, width, target = payload["feature_names"], payload["input_dim"], payload["target_name"]
-    categories = payload["categories"]
-    plain = (isinstance(names, list) and all(isinstance(n, str) for n in names) and isinstance(target, str)
+    categories, classes = payload["categories"], payload.get("classes", [])
+    plain = (isinstance(classes, list) and all(isinstance(c, str) for c in classes)
+             and isinstance(names, list) and all(isinstance(n, str) for n in names) and isinstance(target, str)
              and isinstance(categories, dict) and all(isinstance(v, list) and all(isinstance(c, str) for c in v)
                                                       for v in categories.values()))
     if not plain or not isinstance(width, int):
         raise CheckpointError(f"{path} has an unusable input description")
-    spec = InputSpec(tuple(names), target, {str(k): tuple(v) for k, v in categories.items()})
+    spec = InputSpec(tuple(names), target, {str(k): tuple(v) for k, v in categories.items()}, tuple(classes))
     if sum(len(spec.categories.get(n, (None,))) for n in names) != width:
         raise CheckpointError(f"{path}: its input columns do not add up to its input width {width}")
     return spec
@@ -157,8 +163,13 @@ def config_of(payload: dict[str, Any], path: Path) -> Config:
 
 
 def restore_model(payload: dict[str, Any], cfg: Config, device: torch.device, path: Path) -> BayesianNetwork:
-    inputs_of(payload, path)  # an inconsistent input description is refused before anything is built
-    model = BayesianNetwork(cfg.model, in_dim=int(payload["input_dim"]))
+    spec = inputs_of(payload, path)  # an inconsistent input description is refused before anything is built
+    in_dim = int(payload["input_dim"])
+    try:
+        likelihood = make_likelihood(cfg.model, Standardizer.identity(in_dim), spec.classes)
+    except ConfigError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    model = make_network(cfg.model, in_dim=in_dim, likelihood=likelihood)
     try:
         model.load_state_dict(payload["model"])
     except (RuntimeError, KeyError, TypeError) as err:

@@ -60,7 +60,8 @@ def signature(cfg: Config, trainee: Trainee) -> tuple[object, ...]:
     m, t = cfg.model, cfg.train
     return (
         tuple(data.x_train.shape), tuple(data.x_val.shape), str(data.x_train.device), data.x_train.dtype,
-        m.num_layers, m.hidden_dim, m.activation, m.estimator, m.kl, m.likelihood, m.prior,
+        m.num_layers, m.hidden_dim, m.activation, m.estimator, m.kl, m.likelihood, m.prior, m.type,
+        trainee.model.likelihood.output_width,
         t.batch_size, planned_epochs(t, data.num_train), t.log_every, t.checkpoint_every, cfg.optim.betas,
         trainee.state.epoch, len(trainee.optimizer.state) == 0,
     )

@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bbbrun.config import ModelType
 from bbbrun.fit.group import MemberCallbacks, fit_group, signature
 from bbbrun.fit.loop import Callbacks, TrainState
 from bbbrun.runs.layout import RunDir
@@ -97,9 +98,12 @@ def finish_member(session: Session, run_dir: RunDir, state: TrainState, saver: S
 def plan_groups(sessions: list[Session], max_members: int) -> list[list[int]]:
     """Indices of sessions that train together, in order of first appearance; singletons train alone."""
     by_signature: dict[tuple[object, ...], list[int]] = {}
-    for i, session in enumerate(sessions):
-        by_signature.setdefault(signature(session.cfg, session.trainee), []).append(i)
     groups: list[list[int]] = []
+    for i, session in enumerate(sessions):
+        if session.cfg.model.type is not ModelType.BAYESIAN:
+            groups.append([i])  # a group samples weights; point weights train alone
+            continue
+        by_signature.setdefault(signature(session.cfg, session.trainee), []).append(i)
     for members in by_signature.values():
         cap = max(1, min(max_members, memory_cap(sessions[members[0]])))
         groups.extend(members[start : start + cap] for start in range(0, len(members), cap))

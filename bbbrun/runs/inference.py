@@ -100,6 +100,10 @@ def grid(x_range: XRange, num_points: int) -> np.ndarray:
 def plot_checkpoint(path: Path, samples: int | None, out: Path | None, x_range: XRange | None) -> list[Path]:
     """Write the train and validation band plots next to the checkpoint (or into `out`)."""
     trained = load_model(path)
+    if trained.model.likelihood.task == "classification":
+        from bbbrun.runs.class_inference import plot_class_checkpoint
+
+        return plot_class_checkpoint(trained, samples, out, x_range is not None)
     cfg, model = with_samples(trained.cfg, samples), trained.model
     if model.in_dim != 1:
         raise ConfigError(f"band plots need a model of one input; this one has {model.in_dim}")
@@ -152,6 +156,11 @@ def write_predictions(trained: TrainedModel, request: PredictRequest, write: Cal
     """The predictive at new inputs as CSV text, handed to `write` a chunk of rows at a time: the input
     columns, then mean, std, epistemic_std, aleatoric_std, lower, upper (noise included)."""
     check_request(request)
+    if trained.model.likelihood.task == "classification":
+        from bbbrun.runs.class_inference import write_class_predictions
+
+        write_class_predictions(trained, request, write)
+        return
     cfg = predict_config(trained, request)
     header = [*trained.feature_names, *OUTPUT_COLUMNS]
     # Exact intervals: a point's row must not depend on which other points share the file or its chunk.

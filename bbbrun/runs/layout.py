@@ -5,6 +5,8 @@
         splits.json (file data)  report.html (bbbrun report)
         train.png  val.png  loss.png  calibration.png       (one input)
         <val|test>_<predicted|errors|pit|calibration>.png   (more inputs)
+        <val|test>_<reliability|rejection|confusion>.png  decision.png (2 inputs)   (a classifier)
+        prune.json  prune.png  snr.png  checkpoint_pruned_<percent>.pt          (bbbrun prune)
     <out>/sweeps/<name>/<timestamp>/   a sweep (SweepDir)
         sweep.yaml  summary.csv  summary.json  comparison.png  slurm/  report.html
         benchmark.json  benchmark.csv  (a benchmark: <out>/benchmarks/<name>/<timestamp>/)
@@ -108,6 +110,15 @@ class RunDir:
     def range_figure(self, name: str, x_min: float, x_max: float) -> Path:
         """A band plot over [x_min, x_max]: its own name, so it never replaces the run's own figure."""
         return self.path / f"{name}_x{x_min:g}_{x_max:g}.png"
+
+    @property
+    def prune_json(self) -> Path:
+        """bbbrun prune's table: validation metrics per fraction of weights removed."""
+        return self.path / "prune.json"
+
+    def pruned_checkpoint(self, percent: str) -> Path:
+        """A checkpoint with `percent`% of its weights removed by bbbrun prune --save."""
+        return self.path / f"checkpoint_pruned_{percent}.pt"
 
     def write_config(self, text: str) -> None:
         write_text_atomic(self.config, text)

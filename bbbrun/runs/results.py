@@ -24,6 +24,10 @@ GRID_POINTS = 1000
 
 def write_results(session: Session, run_dir: RunDir) -> dict[str, Any]:
     """metrics.json and every PNG of a finished run."""
+    if session.model.likelihood.task == "classification":
+        from bbbrun.runs.class_results import write_class_results
+
+        return write_class_results(session, run_dir)
     cfg, ds = session.cfg, session.dataset
     samples = {split: predictive_at(session.model, x, cfg.predict, cfg.seed) for split, (x, _) in ds.splits().items()}
     summaries = {name: summarize(s, cfg.predict.interval) for name, s in samples.items()}

@@ -65,6 +65,10 @@ def is_root_mean_square(key: str) -> bool:
 def evaluate_file(path: Path, input_csv: Path, samples: int | None = None) -> dict[str, object]:
     """The run's metrics on every row of `input_csv`, named as metrics.json's val_* keys without the prefix."""
     trained = load_model(path)
+    if trained.model.likelihood.task == "classification":
+        from bbbrun.runs.class_inference import evaluate_class_file
+
+        return evaluate_class_file(trained, input_csv, samples)
     totals = MetricTotals()
     for chunk in read_input_chunks(input_csv, trained.inputs, with_target=True):
         assert chunk.y is not None

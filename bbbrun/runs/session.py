@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from bbbrun.bnn.deterministic import make_network
+from bbbrun.bnn.likelihoods import make_likelihood, task_of
 from bbbrun.bnn.network import BayesianNetwork
 from bbbrun.bnn.standardize import fit_standardizer
 from bbbrun.config import Config, config_from_dict, config_to_dict, load_config, parse_override, set_dotted
@@ -61,10 +63,11 @@ def start_session(cfg: Config, payload: dict[str, Any] | None = None) -> Session
     check_tracking(cfg)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    dataset = make_dataset(cfg.data, cfg.seed)
+    dataset = make_dataset(cfg.data, cfg.seed, task_of(cfg.model))
     data = TrainData.from_dataset(dataset, device)
     std = fit_standardizer(data.x_train, data.y_train, cfg.data.standardize)
-    model = BayesianNetwork(cfg.model, std).to(device)
+    likelihood = make_likelihood(cfg.model, std, dataset.classes)
+    model = make_network(cfg.model, std, likelihood=likelihood).to(device)
     shuffle = torch.Generator().manual_seed(cfg.seed)
     trainee = Trainee(model, make_optimizer(model, cfg.optim), data, cfg, shuffle, noise=noise_stream(cfg, device))
     if payload is not None:
@@ -89,6 +92,9 @@ def resume_session(target: Path, overrides: list[str]) -> tuple[Session, RunDir]
     """Continue the run at `target` (a run directory or its checkpoint), changing only train.* and device."""
     path = checkpoint_file(target)
     payload = ckpt.load_checkpoint(path)
+    if payload["status"] == "pruned":
+        raise ConfigError(f"{path} is a pruned checkpoint (bbbrun prune --save): it predicts and evaluates, but "
+                          "its removed weights have no posterior left to train; resume the original run instead")
     raw = config_to_dict(ckpt.config_of(payload, path))
     for item in overrides:
         key, value = parse_override(item)

@@ -4,6 +4,7 @@ subclass plus one entry in `LIKELIHOODS` (and its name in `config.Likelihood`)."
 from __future__ import annotations
 
 from bbbrun.bnn.likelihoods.base import Likelihood, RegressionSamples, SampleBuffer
+from bbbrun.bnn.likelihoods.categorical import Categorical, ClassProbabilities
 from bbbrun.bnn.likelihoods.gaussian import FixedGaussian, HeteroscedasticGaussian, LearnedGaussian
 from bbbrun.bnn.standardize import Standardizer
 from bbbrun.config import ModelConfig
@@ -13,6 +14,7 @@ LIKELIHOODS: dict[str, type[Likelihood]] = {
     "fixed": FixedGaussian,
     "learned": LearnedGaussian,
     "heteroscedastic": HeteroscedasticGaussian,
+    "categorical": Categorical,
 }
 
 
@@ -22,8 +24,14 @@ def likelihood_class(name: str) -> type[Likelihood]:
     return LIKELIHOODS[name]
 
 
-def make_likelihood(cfg: ModelConfig, std: Standardizer) -> Likelihood:
-    return likelihood_class(cfg.likelihood.value)(cfg, std)  # type: ignore[call-arg]
+def make_likelihood(cfg: ModelConfig, std: Standardizer, classes: tuple[str, ...] = ()) -> Likelihood:
+    return likelihood_class(cfg.likelihood.value).build(cfg, std, classes)
 
 
-__all__ = ["LIKELIHOODS", "Likelihood", "RegressionSamples", "SampleBuffer", "likelihood_class", "make_likelihood"]
+def task_of(cfg: ModelConfig) -> str:
+    """What the model's likelihood predicts: "regression" (numbers) or "classification" (class labels)."""
+    return likelihood_class(cfg.likelihood.value).task
+
+
+__all__ = ["LIKELIHOODS", "ClassProbabilities", "Likelihood", "RegressionSamples", "SampleBuffer",
+           "likelihood_class", "make_likelihood", "task_of"]

@@ -15,6 +15,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from bbbrun.bnn.standardize import Standardizer
+from bbbrun.config import ModelConfig
+
 
 class RegressionSamples(ABC):
     """S sampled networks' predictive at N points, in data units.
@@ -51,8 +54,8 @@ class SampleBuffer(ABC):
         """Store the raw outputs (s, n, output_width) of sampled networks `samples` at points `points`."""
 
     @abstractmethod
-    def finish(self) -> RegressionSamples:
-        """The whole predictive, once every chunk is in."""
+    def finish(self) -> object:
+        """The whole predictive, once every chunk is in: RegressionSamples for a regression likelihood."""
 
 
 class Likelihood(nn.Module, ABC):
@@ -66,7 +69,13 @@ class Likelihood(nn.Module, ABC):
     table_metrics: ClassVar[tuple[str, ...]] = ()
     output_width: int
 
-    # Subclasses are built as cls(model_cfg, standardizer): the target's statistics live with the likelihood.
+    # Subclasses are built as cls(model_cfg, standardizer): the target's statistics live with the likelihood;
+    # one that needs the class names says so in `build`.
+
+    @classmethod
+    def build(cls, cfg: ModelConfig, std: Standardizer, classes: tuple[str, ...] = ()) -> Likelihood:
+        """This likelihood for a model config, the training targets' standardizer and their class names."""
+        return cls(cfg, std)  # type: ignore[call-arg]
 
     @abstractmethod
     def nll(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
