@@ -194,7 +194,7 @@ def evaluate(
     from bbbrun.runs import inference, scoring
 
     if json_out is not None:
-        inference.check_output_file(json_out, "--json")
+        inference.check_output_file(json_out, "--json", (checkpoint, input))
     metrics = scoring.evaluate_file(checkpoint, input, samples)
     rows = [[key, f"{value:.4g}"] for key, value in metrics.items() if isinstance(value, (int, float))]
     console.print_table(f"metrics on {input}", ["metric", "value"], rows)

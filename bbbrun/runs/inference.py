@@ -19,13 +19,14 @@ from bbbrun.config import Config
 from bbbrun.data import ground_truth, make_dataset
 from bbbrun.data.base import InputSpec
 from bbbrun.data.inputs import read_input_chunks
-from bbbrun.errors import ConfigError, DataError
+from bbbrun.errors import ConfigError
 from bbbrun.evaluate.predictive import predictive_at
 from bbbrun.evaluate.regression import PredictiveSummary, summarize
 from bbbrun.files import output_errors, write_atomic
 from bbbrun.fit import checkpoint as ckpt
 from bbbrun.runs.figures import write_band_plots, write_range_plots
 from bbbrun.runs.layout import FIGURES, RunDir, checkpoint_file, run_dir_of_checkpoint
+from bbbrun.runs.outputs import check_output_dir, check_output_file
 from bbbrun.runs.session import resolve_device
 
 GRID_POINTS = 1000
@@ -103,7 +104,10 @@ def plot_checkpoint(path: Path, samples: int | None, out: Path | None, x_range: 
     cfg, model = with_samples(trained.cfg, samples), trained.model
     if model.in_dim != 1:
         raise ConfigError(f"band plots need a model of one input; this one has {model.in_dim}")
-    out_dir = out or run_dir_of_checkpoint(trained.checkpoint).path
+    own = run_dir_of_checkpoint(trained.checkpoint).path
+    if out is not None:
+        check_output_dir(out, "--out", own)
+    out_dir = out or own
     with output_errors(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     target = RunDir(out_dir)
@@ -188,7 +192,7 @@ def predict_csv(path: Path, request: PredictRequest) -> str:
 
 def predict_to_file(path: Path, request: PredictRequest, output: Path) -> None:
     """write_predictions into `output` through a temporary file: a failure part-way leaves no file."""
-    check_output_file(output, "--output")
+    check_output_file(output, "--output", (checkpoint_file(path), *filter(None, [request.input_csv])))
     check_request(request)
     trained = load_model(path)
     write_atomic(output, lambda handle: write_predictions(trained, request, lambda t: handle.write(t.encode())))
@@ -206,6 +210,3 @@ def format_rows(header: list[str] | None, fields: list[list[str]], summary: Pred
     return buffer.getvalue()
 
 
-def check_output_file(path: Path, option: str) -> None:
-    if path.is_dir():
-        raise DataError(f"{option} {path} is a directory; give a file name")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from bbbrun.runs import marker
 from bbbrun.runs.layout import RunDir, failure_record
 from bbbrun.sweeps.grid import ExecutorKind, SlurmOptions
 
@@ -107,6 +108,8 @@ def execute_run(job: RunJob) -> dict[str, Any]:
     if run_dir.is_completed():
         return summarize_metrics(job.index, run_dir.read_metrics() or {})
     run_dir.path.mkdir(parents=True, exist_ok=True)
+    if marker.marker_kind(run_dir.path) is None:
+        marker.mark(run_dir.path, marker.RUN)
     if not job.capture_output:
         return summarize_metrics(job.index, train_run(job, run_dir))
     with open(run_dir.log, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
