@@ -18,11 +18,12 @@ from typing import Any, Optional
 import typer
 
 from bbbrun import console
+from bbbrun.cli_errors import OneLineGroup
 from bbbrun.errors import BbbrunError, Interrupted
 from bbbrun.sweeps.grid import ExecutorKind
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    cls=OneLineGroup, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
     help="Train, inspect and compare Bayes-by-Backprop networks from YAML configs.",
 )
 
@@ -298,5 +299,7 @@ def _render_sweep(summary: Any, plan: Any, records: list[dict[str, Any]]) -> Non
 
 
 def main() -> None:
-    app()
+    from bbbrun.cli_errors import main as run
+
+    run()
 

@@ -11,6 +11,7 @@ import typing
 from enum import Enum
 from typing import Any
 
+from bbbrun.config.budget import check_budget
 from bbbrun.config.schema import Config, DataConfig, KLEstimator, Prior, Source
 from bbbrun.errors import ConfigError
 from bbbrun.names import check_name
@@ -28,6 +29,7 @@ def unknown_key_message(prefix: str, key: str, allowed: list[str], source: str =
 def config_from_dict(raw: dict[str, Any]) -> Config:
     cfg = _build(Config, raw, prefix="")
     check_consistency(cfg)
+    check_budget(cfg)
     if cfg.data.path is not None:
         # Absolute from here on, so a run's config.yaml and checkpoint find the data from any directory.
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=os.path.abspath(cfg.data.path)))

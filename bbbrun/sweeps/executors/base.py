@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 
 from bbbrun.runs import marker
 from bbbrun.runs.layout import RunDir, failure_record
-from bbbrun.sweeps.grid import ExecutorKind, SlurmOptions
+from bbbrun.sweeps.grid import ExecutorKind
+from bbbrun.sweeps.slurm_options import SlurmOptions
 
 SUMMARY_KEYS = ("status", "error", "epochs_completed", "train_seconds", "device")
 
