@@ -76,24 +76,39 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@contextlib.contextmanager
-def stop_signals() -> Iterator[Callable[[], int | None]]:
-    """Turn SIGINT/SIGTERM into a flag the training loop polls once per epoch.
+class StopSignals:
+    """SIGINT/SIGTERM as a flag the training loop polls once per epoch.
 
     A second signal means "quit now": it stops at once, without the final
-    checkpoint (the last one written, always whole, is kept).
+    checkpoint (the last one written, always whole, is kept). Once training is
+    over (`stop_at_once`), the first signal stops the predictive and plots at
+    once: the checkpoint is complete and a resume redraws them.
     """
-    received: list[int] = []
 
-    def handler(signum: int, _frame: Any) -> None:
-        received.append(signum)
-        if len(received) > 1:
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.at_once = False
+
+    def __call__(self) -> int | None:
+        return self.received[0] if self.received else None
+
+    def stop_at_once(self) -> None:
+        self.at_once = True
+
+    def handle(self, signum: int, _frame: Any) -> None:
+        self.received.append(signum)
+        if self.at_once or len(self.received) > 1:
             name = signal.Signals(signum).name
-            raise Interrupted(f"stopped at once by a second {name}; the last checkpoint written is kept", signum)
+            raise Interrupted(f"stopped at once by {name}; the last checkpoint written is kept", signum)
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[StopSignals]:
+    """StopSignals installed for SIGINT and SIGTERM for the block, the previous handlers put back after."""
+    stops = StopSignals()
+    previous = {s: signal.signal(s, stops.handle) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield lambda: received[0] if received else None
+        yield stops
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
@@ -116,8 +131,12 @@ def train(
     console.info(f"run directory: {run_dir.path}  (device {session.device}, {session.model.num_weights} weights x 2)")
     epochs = planned_epochs(session.cfg.train, session.trainee.data.num_train)
     with stop_signals() as should_stop, console.TrainProgress(epochs, session.state.epoch) as bar:
+        def on_stage(message: str) -> None:
+            should_stop.stop_at_once()
+            bar.on_stage(message)
+
         calls = Callbacks(on_log=bar.on_log, on_progress=bar.on_progress, should_stop=should_stop,
-                          on_stage=bar.on_stage)
+                          on_stage=on_stage)
         result = runner.run_training(session, run_dir, calls)
     runner.raise_for_status(result, session)
     console.print_metrics(result.metrics, result.headline)
