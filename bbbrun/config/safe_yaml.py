@@ -73,26 +73,31 @@ BoundedLoader.add_constructor("tag:yaml.org,2002:int", construct_bounded_int)
 
 def check_expansion(root: Node) -> None:
     """Refuse a node graph that, aliases expanded, is too big, too deep or contains itself."""
-    sizes: dict[int, int] = {}
+    seen: dict[int, tuple[int, int]] = {}  # id(node) -> (values, levels) once expanded
 
-    def size(node: Node, depth: int, path: tuple[int, ...]) -> int:
+    def measure(node: Node, path: tuple[int, ...]) -> tuple[int, int]:
         key = id(node)
-        if key in sizes:
-            return sizes[key]
+        if key in seen:
+            return seen[key]
         if key in path:
             raise YamlRefused(None, None, "an alias refers to a value that contains it", node.start_mark)
-        if depth > MAX_DEPTH:
+        if len(path) > MAX_DEPTH:
             raise YamlRefused(None, None, f"nested more than {MAX_DEPTH} levels deep (through aliases)",
                               node.start_mark)
-        children = children_of(node)
-        total = 1 + sum(size(child, depth + 1, (*path, key)) for child in children)
-        if total > MAX_NODES:
+        values, levels = 1, 1
+        for child in children_of(node):
+            child_values, child_levels = measure(child, (*path, key))
+            values, levels = values + child_values, max(levels, child_levels + 1)
+        if values > MAX_NODES:
             raise YamlRefused(None, None, f"expands to more than {MAX_NODES} values (aliases repeated "
                               "inside aliases?)", node.start_mark)
-        sizes[key] = total
-        return total
+        if levels > MAX_DEPTH:
+            raise YamlRefused(None, None, f"nested more than {MAX_DEPTH} levels deep (through aliases)",
+                              node.start_mark)
+        seen[key] = (values, levels)
+        return values, levels
 
-    size(root, 0, ())
+    measure(root, ())
 
 
 def children_of(node: Node) -> list[Node]:
