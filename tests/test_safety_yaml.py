@@ -127,7 +127,8 @@ OVERRIDES = [
     ("train.epochs=.nan", ["train.epochs", "integer"]),
     ("train.epochs=1.0e+30", ["train.epochs", "<="]),
     ("data.split_seed=-1", ["data.split_seed", ">="]),
-    ("name=[*a]", []),
+    ("name=a/b", ["name", "path separator"]),
+    ("name=..", ["name", "starts with"]),
 ]
 
 
