@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from bbbrun.config import DataConfig
+from bbbrun.data.assemble import check_magnitude
 from bbbrun.data.base import Dataset, DataSource
 from bbbrun.data.files import CsvSource, NpzSource
 from bbbrun.data.functions import FunctionSource, true_function
@@ -32,7 +33,9 @@ def source_of(cfg: DataConfig) -> DataSource:
 
 
 def make_dataset(cfg: DataConfig, seed: int) -> Dataset:
-    return source_of(cfg).load(cfg, seed)
+    data = source_of(cfg).load(cfg, seed)
+    check_magnitude(data)
+    return data
 
 
 def ground_truth(cfg: DataConfig, x: np.ndarray) -> np.ndarray | None:
