@@ -20,6 +20,7 @@ import typer
 from bbbrun import console
 from bbbrun.cli_errors import OneLineGroup
 from bbbrun.errors import BbbrunError, Interrupted
+from bbbrun.interrupts import guarded
 from bbbrun.sweeps.grid import ExecutorKind
 
 app = typer.Typer(
@@ -93,7 +94,11 @@ class StopSignals:
         return self.received[0] if self.received else None
 
     def stop_at_once(self) -> None:
+        """From now on a signal stops at once; one that came while the last epoch ran stops here."""
         self.at_once = True
+        if self.received:
+            signum = self.received[0]
+            raise Interrupted(f"stopped by {signal.Signals(signum).name} before the results", signum)
 
     def handle(self, signum: int, _frame: Any) -> None:
         self.received.append(signum)
@@ -106,7 +111,7 @@ class StopSignals:
 def stop_signals() -> Iterator[StopSignals]:
     """StopSignals installed for SIGINT and SIGTERM for the block, the previous handlers put back after."""
     stops = StopSignals()
-    previous = {s: signal.signal(s, stops.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, guarded(stops.handle)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stops
     finally:
@@ -318,7 +323,7 @@ def _render_sweep(summary: Any, plan: Any, records: list[dict[str, Any]]) -> Non
 
 
 def main() -> None:
-    from bbbrun.cli_errors import main as run
+    from bbbrun.entry import main as run
 
     run()
 

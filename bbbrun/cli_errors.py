@@ -3,8 +3,7 @@
 `OneLineGroup` runs Click without its standalone error handling and reports
 a usage error (unknown option, bad value, missing argument) as one line on
 stderr naming the command's --help, exit 2, like every other bad input.
-`main` also turns a Ctrl-C that arrives while the program is still starting
-(importing its libraries) into one line and exit 130, not a traceback.
+(`bbbrun.entry` reports a Ctrl-C during start-up the same way.)
 """
 
 from __future__ import annotations
@@ -49,15 +48,8 @@ class OneLineGroup(TyperGroup):
         except typer.Abort:
             print("error: interrupted", file=sys.stderr)
             sys.exit(128 + signal.SIGINT)
-        sys.exit(code if isinstance(code, int) else 0)
-
-
-def main() -> None:
-    """The `bbbrun` program: the CLI, with a Ctrl-C during start-up reported in one line."""
-    try:
-        from bbbrun.cli import app
-
-        app()
-    except KeyboardInterrupt:
-        print("error: interrupted while starting; nothing was written", file=sys.stderr)
-        sys.exit(128 + signal.SIGINT)
+        code = code if isinstance(code, int) else 0
+        if code == 128 + signal.SIGINT and not getattr(sys.modules.get("bbbrun.console"), "reported", False):
+            # Typer turns a Ctrl-C while it parses into a silent exit 130; say what happened.
+            print("error: interrupted; nothing was written", file=sys.stderr)
+        sys.exit(code)

@@ -25,8 +25,14 @@ def one_line(message: str) -> str:
     return "".join(char if char.isprintable() else "?" for char in message)
 
 
+# Whether an error line has been printed, so that a late Ctrl-C adds no second one (see bbbrun.entry).
+reported = False
+
+
 def error(message: str) -> None:
     """One line on stderr, no markup interpretation, no wrapping."""
+    global reported
+    reported = True
     print(f"error: {one_line(message)}", file=sys.stderr)
 
 

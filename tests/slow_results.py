@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bbbrun.cli import app
+from bbbrun.entry import main
 from bbbrun.runs import runner
 
 PAUSE_S = 60.0
@@ -23,4 +23,4 @@ def slow_write_results(*args: Any) -> Any:
 
 if __name__ == "__main__":
     runner.write_results = slow_write_results
-    app()
+    main()

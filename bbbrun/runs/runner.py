@@ -75,12 +75,17 @@ def run_training(session: Session, run_dir: RunDir, callbacks: Callbacks | None 
         metrics = {"status": "interrupted", "epochs_completed": state.epoch, "device": str(session.device)}
         run_dir.write_metrics(metrics)
         return RunResult(run_dir, "interrupted", state.epoch, metrics, state.stop_signal)
-    calls.on_stage(f"evaluating the predictive ({session.cfg.predict.num_samples} samples) and drawing plots")
     try:
+        calls.on_stage(f"evaluating the predictive ({session.cfg.predict.num_samples} samples) and drawing plots")
         metrics = write_results(session, run_dir)
-    except (KeyboardInterrupt, Interrupted) as stop:
+    except (KeyboardInterrupt, Exception) as stop:
+        # A signal raised inside a library (matplotlib, numpy's lazy imports) may surface as another
+        # exception: any failure after a stop request is the stop.
+        signum = stop.signum if isinstance(stop, Interrupted) else calls.should_stop()
+        if signum is None and not isinstance(stop, KeyboardInterrupt):
+            raise
         # Training is done and checkpointed; only the results are missing, and a resume writes them.
-        signum = stop.signum if isinstance(stop, Interrupted) else signal.SIGINT
+        signum = signum or signal.SIGINT
         metrics = {"status": "interrupted", "stage": "results", "epochs_completed": state.epoch,
                    "device": str(session.device)}
         run_dir.write_metrics(metrics)
