@@ -20,7 +20,7 @@ import typer
 from bbbrun import console
 from bbbrun.cli_errors import OneLineGroup
 from bbbrun.errors import BbbrunError, Interrupted
-from bbbrun.interrupts import guarded
+from bbbrun.interrupts import guarded, signals_raise
 from bbbrun.sweeps.grid import ExecutorKind
 
 app = typer.Typer(
@@ -308,7 +308,7 @@ def _run_plan(plan: Any, root: Any, runner: Any, metrics: tuple[str, ...], what:
     from bbbrun.sweeps import sweep as sweeps
 
     console.info(f"{what} directory: {root.path}  ({len(plan.runs)} runs, executor {runner.options.executor.value})")
-    with console.SweepProgress(len(sweeps.pending_jobs(plan, root, runner)), runner.workers()) as bar:
+    with signals_raise(), console.SweepProgress(len(sweeps.pending_jobs(plan, root, runner)), runner.workers()) as bar:
         return sweeps.run_sweep(plan, root, runner, lambda s, name: bar.run_finished(
             summary.final_line(s, name, metrics), s.get("status") != "completed"))
 

@@ -11,8 +11,10 @@ import returns; `install_import_guard` counts those imports.
 from __future__ import annotations
 
 import builtins
+import contextlib
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -54,3 +56,27 @@ def guarded(handler: Handler) -> Handler:
         return handler(signum, frame)
 
     return wrapper
+
+
+class SignalStop(KeyboardInterrupt):
+    """SIGINT or SIGTERM, raised where the program is (as Ctrl-C's KeyboardInterrupt), naming the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def raise_stop(signum: int, _frame: FrameType | None) -> None:
+    raise SignalStop(signum)
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """SIGINT and SIGTERM raise SignalStop in the block (SIGTERM would otherwise end the process at once,
+    orphaning its workers); each further signal raises again, so a second one stops the clean-up too."""
+    previous = {s: signal.signal(s, guarded(raise_stop)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
