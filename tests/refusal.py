@@ -46,3 +46,25 @@ def tree(root: Path) -> dict[str, int]:
             path = Path(folder) / name
             found[str(path.relative_to(root))] = path.lstat().st_mtime_ns
     return found
+
+
+def train_tiny(root: Path, **sections: dict[str, object]) -> Path:
+    """Train the tiny config (with `sections` changed) under root/out and return its run directory."""
+    from conftest import write_config
+
+    config = write_config(root / "tiny.yaml", **sections)
+    result = CliRunner().invoke(app, ["train", str(config), "--out", str(root / "out")])
+    assert result.exit_code == 0, result.output
+    (run,) = (root / "out" / "tiny").iterdir()
+    return run
+
+
+def read_until(process: subprocess.Popen[str], prefix: str) -> str:
+    """Lines of a child's stdout up to the first one starting with `prefix` (it must still be running)."""
+    assert process.stdout is not None
+    seen = ""
+    for line in process.stdout:
+        seen += line
+        if line.startswith(prefix):
+            return seen
+    raise AssertionError(f"process ended before printing {prefix!r}: {seen}{process.communicate()[1]}")

@@ -9,11 +9,8 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import write_config
-from refusal import refused, tree
-from typer.testing import CliRunner
+from refusal import refused, train_tiny, tree
 
-from bbbrun.cli import app
 from bbbrun.fit import integrity
 from bbbrun.fit.checkpoint import load_checkpoint
 from bbbrun.reprs import short_repr
@@ -22,12 +19,8 @@ from bbbrun.runs import marker
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("ckpt")
-    config = write_config(root / "tiny.yaml", train={"epochs": 5, "log_every": 5, "checkpoint_every": 5},
-                          predict={"num_samples": 10})
-    result = CliRunner().invoke(app, ["train", str(config), "--out", str(root / "out")])
-    assert result.exit_code == 0, result.output
-    (run,) = (root / "out" / "tiny").iterdir()
+    run = train_tiny(tmp_path_factory.mktemp("ckpt"), train={"epochs": 5, "log_every": 5, "checkpoint_every": 5},
+                     predict={"num_samples": 10})
     return run / "checkpoint.pt"
 
 

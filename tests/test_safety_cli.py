@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import write_config
-from refusal import refused, tree
+from refusal import read_until, refused, tree
 from typer.testing import CliRunner
 
 from bbbrun.cli import app
@@ -43,16 +43,6 @@ def start(args: list[str], script: str | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for(process: subprocess.Popen[str], prefix: str) -> str:
-    assert process.stdout is not None
-    seen = ""
-    for line in process.stdout:
-        seen += line
-        if line.startswith(prefix):
-            return seen
-    raise AssertionError(f"ended before {prefix!r}: {seen}{process.communicate()[1]}")
-
-
 @pytest.mark.parametrize("delay", [0.15, 0.5])
 def test_ctrl_c_during_start_up_is_one_line(tiny_config: Path, tmp_path: Path, delay: float) -> None:
     with start(["train", str(tiny_config), "--out", str(tmp_path / "out")]) as process:
@@ -72,7 +62,7 @@ def test_an_interrupt_during_the_results_is_resumable(tiny_config: Path, tmp_pat
     """Stopped while the predictive and plots are drawn: marked interrupted (not failed), exit 128+N at once,
     and `train --resume` finishes the results without training further."""
     with start(["train", str(tiny_config), "--out", str(tmp_path / "out")], "slow_results.py") as process:
-        stdout = wait_for(process, "evaluating the predictive")
+        stdout = read_until(process, "evaluating the predictive")
         started = time.monotonic()
         for signum in signals:
             process.send_signal(signum)

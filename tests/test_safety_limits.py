@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_config
-from refusal import refused, refused_in_child, tree
+from refusal import refused, refused_in_child, train_tiny, tree
 from typer.testing import CliRunner
 
 from bbbrun.cli import app
@@ -44,13 +43,8 @@ def test_insane_settings_are_refused_before_anything_runs(tiny_config: Path, tmp
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("limits")
-    config = write_config(root / "tiny.yaml", train={"epochs": 3, "log_every": 3, "checkpoint_every": 3},
-                          predict={"num_samples": 10})
-    result = CliRunner().invoke(app, ["train", str(config), "--out", str(root / "out")])
-    assert result.exit_code == 0, result.output
-    (found,) = (root / "out" / "tiny").iterdir()
-    return found
+    return train_tiny(tmp_path_factory.mktemp("limits"), train={"epochs": 3, "log_every": 3, "checkpoint_every": 3},
+                      predict={"num_samples": 10})
 
 
 FLAGS = [

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import write_config
-from refusal import refused, tree
+from refusal import refused, train_tiny, tree
 from typer.testing import CliRunner
 
 from bbbrun.cli import app
@@ -21,11 +21,8 @@ from bbbrun.runs import marker
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One tiny trained run and a CSV of inputs, in a sandbox whose every file is watched."""
     root = tmp_path_factory.mktemp("safety")
-    config = write_config(root / "tiny.yaml", train={"epochs": 10, "log_every": 10, "checkpoint_every": 10},
-                          predict={"num_samples": 20})
-    result = CliRunner().invoke(app, ["train", str(config), "--out", str(root / "out")])
-    assert result.exit_code == 0, result.output
-    (run,) = (root / "out" / "tiny").iterdir()
+    run = train_tiny(root, train={"epochs": 10, "log_every": 10, "checkpoint_every": 10}, predict={"num_samples": 20})
+    config = root / "tiny.yaml"
     inputs = root / "inputs.csv"
     inputs.write_text("x\n0.5\n1.0\n")
     scored = root / "with_y.csv"
