@@ -103,7 +103,7 @@ class StopSignals:
     def handle(self, signum: int, _frame: Any) -> None:
         self.received.append(signum)
         if self.at_once or len(self.received) > 1:
-            name = signal.Signals(signum).name
+            name = ("a second " if len(self.received) > 1 else "") + signal.Signals(signum).name
             raise Interrupted(f"stopped at once by {name}; the last checkpoint written is kept", signum)
 
 
