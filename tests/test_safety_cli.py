@@ -51,6 +51,8 @@ def test_ctrl_c_during_start_up_is_one_line(tiny_config: Path, tmp_path: Path, d
         _, stderr = process.communicate(timeout=120)
     if process.returncode == 0:
         pytest.skip("the run finished before the signal arrived")
+    if process.returncode == -signal.SIGINT and not stderr:
+        pytest.skip("the signal came before the interpreter could handle any (a loaded machine)")
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
 
