@@ -1,3 +1,3 @@
-from bbbrun.cli import main
+from bbbrun.entry import main
 
 main()

@@ -18,11 +18,13 @@ from typing import Any, Optional
 import typer
 
 from bbbrun import console
+from bbbrun.cli_errors import OneLineGroup
 from bbbrun.errors import BbbrunError, ConfigError, Interrupted
+from bbbrun.interrupts import guarded, signals_raise
 from bbbrun.sweeps.grid import ExecutorKind
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    cls=OneLineGroup, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
     help="Train, inspect and compare Bayes-by-Backprop networks from YAML configs.",
 )
 
@@ -73,24 +75,43 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@contextlib.contextmanager
-def stop_signals() -> Iterator[Callable[[], int | None]]:
-    """Turn SIGINT/SIGTERM into a flag the training loop polls once per epoch.
+class StopSignals:
+    """SIGINT/SIGTERM as a flag the training loop polls once per epoch.
 
     A second signal means "quit now": it stops at once, without the final
-    checkpoint (the last one written, always whole, is kept).
+    checkpoint (the last one written, always whole, is kept). Once training is
+    over (`stop_at_once`), the first signal stops the predictive and plots at
+    once: the checkpoint is complete and a resume redraws them.
     """
-    received: list[int] = []
 
-    def handler(signum: int, _frame: Any) -> None:
-        received.append(signum)
-        if len(received) > 1:
-            name = signal.Signals(signum).name
-            raise Interrupted(f"stopped at once by a second {name}; the last checkpoint written is kept", signum)
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.at_once = False
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    def __call__(self) -> int | None:
+        return self.received[0] if self.received else None
+
+    def stop_at_once(self) -> None:
+        """From now on a signal stops at once; one that came while the last epoch ran stops here."""
+        self.at_once = True
+        if self.received:
+            signum = self.received[0]
+            raise Interrupted(f"stopped by {signal.Signals(signum).name} before the results", signum)
+
+    def handle(self, signum: int, _frame: Any) -> None:
+        self.received.append(signum)
+        if self.at_once or len(self.received) > 1:
+            name = ("a second " if len(self.received) > 1 else "") + signal.Signals(signum).name
+            raise Interrupted(f"stopped at once by {name}; the last checkpoint written is kept", signum)
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[StopSignals]:
+    """StopSignals installed for SIGINT and SIGTERM for the block, the previous handlers put back after."""
+    stops = StopSignals()
+    previous = {s: signal.signal(s, guarded(stops.handle)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield lambda: received[0] if received else None
+        yield stops
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
@@ -128,8 +149,12 @@ def train(
     console.info(f"run directory: {run_dir.path}  (device {session.device}, {session.model.num_weights} weights x 2)")
     epochs = planned_epochs(session.cfg.train, session.trainee.data.num_train)
     with stop_signals() as should_stop, console.TrainProgress(epochs, session.state.epoch) as bar:
+        def on_stage(message: str) -> None:
+            should_stop.stop_at_once()
+            bar.on_stage(message)
+
         calls = Callbacks(on_log=bar.on_log, on_progress=bar.on_progress, should_stop=should_stop,
-                          on_stage=bar.on_stage)
+                          on_stage=on_stage)
         invocation = Invocation.current(None if resume else config, overrides or [])
         result = runner.run_training(session, run_dir, calls, invocation)
     runner.raise_for_status(result, session)
@@ -226,7 +251,7 @@ def evaluate(
     from bbbrun.runs import inference, scoring
 
     if json_out is not None:
-        inference.check_output_file(json_out, "--json")
+        inference.check_output_file(json_out, "--json", (checkpoint, input))
     metrics = scoring.evaluate_file(checkpoint, input, samples)
     rows = [[key, f"{value:.4g}"] for key, value in metrics.items() if isinstance(value, (int, float))]
     console.print_table(f"metrics on {input}", ["metric", "value"], rows)
@@ -339,7 +364,7 @@ def _run_plan(plan: Any, root: Any, runner: Any, metrics: tuple[str, ...], what:
     from bbbrun.sweeps import sweep as sweeps
 
     console.info(f"{what} directory: {root.path}  ({len(plan.runs)} runs, executor {runner.options.executor.value})")
-    with console.SweepProgress(len(sweeps.pending_jobs(plan, root, runner)), runner.workers()) as bar:
+    with signals_raise(), console.SweepProgress(len(sweeps.pending_jobs(plan, root, runner)), runner.workers()) as bar:
         return sweeps.run_sweep(plan, root, runner, lambda s, name: bar.run_finished(
             summary.final_line(s, name, metrics), s.get("status") != "completed"))
 
@@ -410,5 +435,7 @@ def report(
 
 
 def main() -> None:
-    app()
+    from bbbrun.entry import main as run
+
+    run()
 

@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -19,14 +20,25 @@ def stdout() -> Console:
     return Console(file=sys.stdout, highlight=False, soft_wrap=True)
 
 
+def one_line(message: str) -> str:
+    """The message with newlines and other control characters (a path may hold any) shown as '?'."""
+    return "".join(char if char.isprintable() else "?" for char in message)
+
+
+# Whether an error line has been printed, so that a late Ctrl-C adds no second one (see bbbrun.entry).
+reported = False
+
+
 def error(message: str) -> None:
     """One line on stderr, no markup interpretation, no wrapping."""
-    print(f"error: {message}", file=sys.stderr)
+    global reported
+    reported = True
+    print(f"error: {one_line(message)}", file=sys.stderr)
 
 
 def warn(message: str) -> None:
     """A warning line on stderr: the run goes on, but its user should know."""
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    print(f"warning: {one_line(message)}", file=sys.stderr, flush=True)
 
 
 def info(message: str) -> None:
@@ -75,12 +87,17 @@ class TrainProgress:
             self.progress.update(self.task, completed=epoch, loss=f"{loss:.4f}")
 
 
+def literal(text: object) -> str:
+    """User text as the terminal shows it literally: no rich markup ([red]), no control characters (escapes)."""
+    return escape(one_line(str(text)))
+
+
 def print_table(title: str, columns: list[str], rows: list[list[str]], highlight_first: bool = False) -> None:
-    table = Table(title=title)
+    table = Table(title=literal(title))
     for column in columns:
-        table.add_column(column, no_wrap=True)
+        table.add_column(literal(column), no_wrap=True)
     for i, row in enumerate(rows):
-        table.add_row(*row, style="bold green" if highlight_first and i == 0 else None)
+        table.add_row(*map(literal, row), style="bold green" if highlight_first and i == 0 else None)
     print_uncropped(table)
 
 
@@ -140,9 +157,9 @@ class SweepProgress:
 
 def print_ranked_table(title: str, columns: list[str], rows: list[list[str]], failed: list[bool]) -> None:
     """A sweep's ranking: the first row (the best) highlighted, failed rows in red, nothing cropped."""
-    table = Table(title=title)
+    table = Table(title=literal(title))
     for column in columns:
-        table.add_column(column, no_wrap=True)
+        table.add_column(literal(column), no_wrap=True)
     for i, row in enumerate(rows):
-        table.add_row(*row, style="red" if failed[i] else "bold green" if i == 0 else None)
+        table.add_row(*map(literal, row), style="red" if failed[i] else "bold green" if i == 0 else None)
     print_uncropped(table)

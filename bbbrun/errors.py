@@ -42,4 +42,5 @@ class Interrupted(BbbrunError):
 
     def __init__(self, message: str, signum: int) -> None:
         super().__init__(message)
+        self.signum = signum
         self.exit_code = 128 + signum

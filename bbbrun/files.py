@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,26 @@ def check_readable_file(path: Path, what: str, error: type[BbbrunError]) -> None
         raise error(f"{what} file not found: {path}")
     if path.is_dir():
         raise error(f"{path} is a directory; expected a {what} file")
+    try:
+        mode = path.stat().st_mode
+    except OSError as err:
+        raise error(f"cannot read {what} file {path}: {err.strerror or err}") from None
+    if not stat.S_ISREG(mode):
+        # A device (/dev/zero), FIFO or socket would never end, or block forever, when read.
+        raise error(f"{path} is not a regular file (a device, FIFO or socket); expected a {what} file")
+
+
+def read_bounded(path: Path, what: str, limit: int, error: type[BbbrunError]) -> bytes:
+    """A checked regular file's bytes, refused when larger than `limit` (read no further than that)."""
+    check_readable_file(path, what, error)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as err:
+        raise error(f"cannot read {what} file {path}: {err.strerror or err}") from None
+    if len(data) > limit:
+        raise error(f"{path} is larger than {limit // 2**20} MiB; a {what} file is a few kilobytes of text")
+    return data
 
 
 @contextlib.contextmanager

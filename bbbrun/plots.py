@@ -216,6 +216,14 @@ def save_figure(fig: Figure, path: Path) -> None:
     write_atomic(path, lambda handle: handle.write(content))
 
 
+def plain_text(text: object, limit: int = 80) -> str:
+    """User text (names, swept values) as matplotlib draws it literally: `$` would start mathtext, whose
+    parser fails on most strings, and control characters would draw as boxes; long text is cut."""
+    shown = "".join(char if char.isprintable() else "?" for char in str(text))
+    shown = shown if len(shown) <= limit else shown[: limit - 3] + "..."
+    return shown.replace("$", r"\$")
+
+
 def plot_comparison(points: Sequence[dict[str, object]], keys: Sequence[str], metric: str, title: str) -> Figure:
     """A sweep's metric against each swept key: one point per run (per seed), a line through the means.
 
@@ -226,7 +234,7 @@ def plot_comparison(points: Sequence[dict[str, object]], keys: Sequence[str], me
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 4), layout="constrained", squeeze=False)
     done = [p for p in points if isinstance(p["value"], (int, float))]
     for ax, key in zip(axes[0], keys, strict=True):
-        labels = list(dict.fromkeys(str(p[key]) for p in points))
+        labels = list(dict.fromkeys(str(p[key]) for p in points))  # values as given; drawn as plain_text
         by_label: dict[str, list[float]] = {label: [] for label in labels}
         for p in done:
             by_label[str(p[key])].append(float(p["value"]))  # type: ignore[arg-type]
@@ -236,10 +244,11 @@ def plot_comparison(points: Sequence[dict[str, object]], keys: Sequence[str], me
         means = [(i, float(np.mean(by_label[label]))) for i, label in enumerate(labels) if by_label[label]]
         if means:
             ax.plot([i for i, _ in means], [m for _, m in means], color="black", marker="o", lw=1.2, label="mean")
-        ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0)
-        ax.set(xlabel=key, ylabel=metric)
+        ax.set_xticks(range(len(labels)), [plain_text(label, 30) for label in labels],
+                      rotation=30 if len(labels) > 4 else 0)
+        ax.set(xlabel=plain_text(key), ylabel=plain_text(metric))
         ax.legend(fontsize="small")
-    fig.suptitle(title)
+    fig.suptitle(plain_text(title, 120))
     return fig
 
 

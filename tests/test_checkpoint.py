@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import write_config
+from refusal import read_until
 from typer.testing import CliRunner
 
 from bbbrun import cli, files
@@ -59,17 +60,6 @@ def start_cli(args: list[str], script: list[str] | None = None) -> Iterator[subp
         finally:
             if process.poll() is None:
                 process.kill()
-
-
-def read_until(process: subprocess.Popen[str], prefix: str) -> str:
-    """Lines of stdout up to the first one starting with `prefix` (the process must still be running)."""
-    assert process.stdout is not None
-    seen = ""
-    for line in process.stdout:
-        seen += line
-        if line.startswith(prefix):
-            return seen
-    raise AssertionError(f"process ended before printing {prefix!r}: {seen}{process.communicate()[1]}")
 
 
 def run_dir_of(stdout: str) -> Path:

@@ -16,6 +16,8 @@ from conftest import TINY, write_config
 from typer.testing import CliRunner
 
 from bbbrun.cli import app
+from bbbrun.fit import integrity
+from bbbrun.runs import marker
 
 SKIP_CUDA = "a CUDA device exists here"
 
@@ -71,6 +73,14 @@ CONFIG_CASES: list[tuple[str, str, list[str], list[str]]] = [
 ]
 
 
+def save_crafted(payload: object, path: Path) -> None:
+    """Save an edited payload with a digest that matches it, as a crafted file would have: the checks
+    behind the digest must still refuse it."""
+    if isinstance(payload, dict) and integrity.DIGEST_KEY in payload:
+        payload = {**payload, integrity.DIGEST_KEY: integrity.payload_digest(payload)}
+    torch.save(payload, path)
+
+
 def bad_checkpoints(root: Path, good: Path) -> dict[str, Path]:
     """Files given where a checkpoint is expected, each broken in its own way."""
     data = good.read_bytes()
@@ -84,16 +94,17 @@ def bad_checkpoints(root: Path, good: Path) -> dict[str, Path]:
     for name, content in made.items():
         (root / name).write_bytes(content)
     payload = torch.load(good, weights_only=True)
-    torch.save({**payload, "format_version": 99}, root / "future.pt")
-    torch.save({"weights": torch.zeros(3)}, root / "foreign.pt")
-    torch.save({k: v for k, v in payload.items() if k != "optimizer"}, root / "incomplete.pt")
-    torch.save({**payload, "config": {**payload["config"], "seeed": 1}}, root / "badconfig.pt")
-    torch.save({**payload, "model": {"mu": torch.zeros(2)}}, root / "badweights.pt")
-    torch.save([1, 2, 3], root / "list.pt")
+    save = save_crafted
+    save({**payload, "format_version": 99}, root / "future.pt")
+    save({"weights": torch.zeros(3)}, root / "foreign.pt")
+    save({k: v for k, v in payload.items() if k != "optimizer"}, root / "incomplete.pt")
+    save({**payload, "config": {**payload["config"], "seeed": 1}}, root / "badconfig.pt")
+    save({**payload, "model": {"mu": torch.zeros(2)}}, root / "badweights.pt")
+    save([1, 2, 3], root / "list.pt")
     optim = payload["optimizer"]
     moments = {0: {**optim["state"][0], "exp_avg": torch.zeros(2)}}
-    torch.save({**payload, "optimizer": {**optim, "state": {**optim["state"], **moments}}}, root / "badoptim.pt")
-    torch.save({**payload, "rng": {**payload["rng"], "torch": torch.zeros(3, dtype=torch.uint8)}}, root / "badrng.pt")
+    save({**payload, "optimizer": {**optim, "state": {**optim["state"], **moments}}}, root / "badoptim.pt")
+    save({**payload, "rng": {**payload["rng"], "torch": torch.zeros(3, dtype=torch.uint8)}}, root / "badrng.pt")
     (root / "nockpt").mkdir()
     return {p.stem: p for p in root.iterdir()}
 
@@ -108,6 +119,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (run_dir,) = (root / "runs" / "tiny").iterdir()
     broken = root / "broken"
     broken.mkdir()
+    marker.mark(broken, marker.RUN)  # the resume cases give these files as a run's own
     found = bad_checkpoints(broken, run_dir / "checkpoint.pt")
     (root / "empty.yaml").write_bytes(b"")
     (root / "binary.yaml").write_bytes(b"name: x\n\x00\x01\x02\xff")
@@ -146,7 +158,7 @@ FILE_CASES: list[tuple[str, list[str], list[str]]] = [
     ("plot-list", ["plot", "{list}"], ["not a bbbrun checkpoint"]),
     ("plot-incomplete", ["plot", "{incomplete}"], ["missing optimizer"]),
     ("plot-bad-config", ["plot", "{badconfig}"], ["seeed"]),
-    ("plot-bad-weights", ["plot", "{badweights}"], ["weights do not match"]),
+    ("plot-bad-weights", ["plot", "{badweights}"], ["weights", "do not match"]),
     ("plot-reversed-range", ["plot", "{ckpt}", "--x-min", "2", "--x-max", "1"], ["--x-min must be < --x-max"]),
     ("plot-half-range", ["plot", "{ckpt}", "--x-min", "2"], ["both --x-min and --x-max"]),
     ("predict-empty", ["predict", "{empty}", "--x-min", "0", "--x-max", "1"], ["empty"]),
@@ -166,7 +178,7 @@ FILE_CASES: list[tuple[str, list[str], list[str]]] = [
      ["is a directory"]),
     ("resume-empty", ["train", "--resume", "{empty}"], ["empty"]),
     ("resume-truncated", ["train", "--resume", "{truncated}"], ["truncated"]),
-    ("resume-dir-without-ckpt", ["train", "--resume", "{dir}"], ["without a checkpoint.pt"]),
+    ("resume-dir-without-ckpt", ["train", "--resume", "{dir}"], ["not a run directory made by bbbrun"]),
     ("resume-future-version", ["train", "--resume", "{future}"], ["format version 99"]),
     ("resume-bad-weights", ["train", "--resume", "{badweights}", "train.epochs=20"], ["badweights.pt", "match"]),
     ("resume-bad-optimizer", ["train", "--resume", "{badoptim}", "train.epochs=20"], ["optimizer exp_avg"]),
@@ -224,7 +236,7 @@ def test_unreadable_file_gives_one_line(
 ) -> None:
     """A file that exists but cannot be read (permissions; root ignores chmod, so the read is made to fail)."""
     target = files["config"] if what == "config" else files["no_x_csv"]
-    method = "read_bytes" if what == "config" else "open"
+    method = "open"
     real = getattr(Path, method)
 
     def denied(self: Path, *args: object, **kwargs: object) -> object:

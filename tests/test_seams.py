@@ -231,7 +231,7 @@ def test_a_version_1_checkpoint_still_loads_and_predicts_the_same(tmp_path: Path
         old_state["fixed_noise_std"] = torch.tensor(0.1)
     old_state["x_shift"], old_state["x_scale"] = old_state["x_shift"][0], old_state["x_scale"][0]
     old = {**payload, "format_version": 1, "model": old_state}
-    del old["input_dim"], old["feature_names"], old["target_name"], old["categories"]
+    del old["input_dim"], old["feature_names"], old["target_name"], old["categories"], old["digest"]  # none in v1
     v1 = tmp_path / "v1.pt"
     torch.save(old, v1)
     loaded = ckpt.load_checkpoint(v1)

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from bbbrun.cli import app
 from bbbrun.errors import ConfigError
-from bbbrun.sweeps.grid import Goal, Metric, SweepPlan, expand, parse_sweep_override, read_spec
+from bbbrun.sweeps.grid import SweepPlan, expand, parse_sweep_override, read_spec
+from bbbrun.sweeps.ranking import Goal, Metric
 from bbbrun.sweeps.summary import group_by_setting, rank
 
 REPO = Path(__file__).resolve().parents[1]

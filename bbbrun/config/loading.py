@@ -9,10 +9,13 @@ from typing import Any
 
 import yaml
 
+from bbbrun.config.safe_yaml import YamlRefused, load_yaml
 from bbbrun.config.schema import Config
 from bbbrun.config.validate import config_from_dict, section_type, unknown_key_message
 from bbbrun.errors import ConfigError
-from bbbrun.files import check_readable_file
+from bbbrun.files import read_bounded
+
+MAX_TEXT_BYTES = 4 * 2**20  # a config or sweep file
 
 
 def load_config(path: Path, overrides: list[str] | None = None) -> Config:
@@ -25,30 +28,32 @@ def load_config(path: Path, overrides: list[str] | None = None) -> Config:
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    text = read_text_file(path, "config")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
+    raw = parse_yaml(read_text_file(path, "config"), path)
     if not isinstance(raw, dict):
         kind = "empty" if raw is None else f"a {type(raw).__name__}"
         raise ConfigError(f"{path}: a config must be a YAML mapping of keys, got {kind}")
     return raw
 
 
-def read_text_file(path: Path, what: str) -> str:
-    check_readable_file(path, what, ConfigError)
+def parse_yaml(text: str, path: Path) -> Any:
+    """The YAML text of `path` as plain data; syntax errors and hostile text as one ConfigError line."""
     try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise ConfigError(f"cannot read {what} file {path}: {err.strerror or err}") from None
+        return load_yaml(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        kind = "refused" if isinstance(err, (YamlRefused, yaml.constructor.ConstructorError)) else "YAML syntax error"
+        raise ConfigError(f"{path}: {kind}{where}: {problem}") from None
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """A small UTF-8 text file (a byte-order mark is skipped); special, huge, binary or other files refused."""
+    data = read_bounded(path, what, MAX_TEXT_BYTES, ConfigError)
     if b"\x00" in data:
         raise ConfigError(f"{path} is a binary file; expected a YAML {what} file")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not UTF-8 text; expected a YAML {what} file") from None
 
@@ -62,7 +67,9 @@ def parse_override(item: str) -> tuple[str, Any]:
     if not key:
         raise ConfigError(f"override {item!r} has no key: write key=value, e.g. train.epochs=100")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = load_yaml(text) if text.strip() else None
+    except (YamlRefused, yaml.constructor.ConstructorError) as err:
+        raise ConfigError(f"override {key!r}: {err.problem}") from None
     except yaml.YAMLError:
         value = text
     return key, value

@@ -73,6 +73,18 @@ class Tracking(str, Enum):
     MLFLOW = "mlflow"
 
 
+# Upper bounds: beyond them a value is a typo or an attack, never an experiment. They keep every
+# number inside what torch and numpy accept (seeds) and what float32 computes with (inputs, scales);
+# `budget` then checks the memory and time that the values together ask for.
+MAX_COUNT = 10**9  # points, epochs, steps, batch sizes, log intervals
+MAX_SEED = 2**63 - 1  # torch.manual_seed's limit
+MAX_WIDTH = 100_000
+MAX_LAYERS = 1_000
+MAX_SAMPLES = 10**7
+MAX_INPUT = 1e6  # |x| of a generated data set, its noise and the likelihood scale: x**3 stays far from 3.4e38
+MIN_SCALE = 1e-6  # the smallest likelihood scale; below it float32's log-density loses every digit
+
+
 def _field(default: Any, **rules: Any) -> Any:
     """A dataclass field whose metadata holds its range rules (gt, ge, lt, le)."""
     if isinstance(default, (list, tuple)):
@@ -85,12 +97,12 @@ class DataConfig:
     # Which loader reads the data (bbbrun.data.SOURCES); the generated functions by default.
     source: Source = Source.FUNCTION
     function: Function = Function.SEED_CUBIC
-    num_points: int = _field(20000, ge=2)
-    x_min: float = -3.0
-    x_max: float = 3.0
-    noise_std: float = _field(1.5, ge=0.0)
+    num_points: int = _field(20000, ge=2, le=MAX_COUNT)
+    x_min: float = _field(-3.0, ge=-MAX_INPUT, le=MAX_INPUT)
+    x_max: float = _field(3.0, ge=-MAX_INPUT, le=MAX_INPUT)
+    noise_std: float = _field(1.5, ge=0.0, le=MAX_INPUT)
     val_fraction: float = _field(0.2, gt=0.0, lt=1.0)
-    split_seed: int = _field(1996, ge=0)
+    split_seed: int = _field(1996, ge=0, le=MAX_SEED)
     # Files and benchmark folders (data.source csv, npz, uci): where, which column is the
     # target, which are inputs (default: every other column), which are categories (one-hot).
     path: str | None = None
@@ -99,7 +111,7 @@ class DataConfig:
     categorical: tuple[str, ...] = ()
     # Rows held out for the final metrics only (csv, npz; a uci split fixes its own), and the uci split number.
     test_fraction: float = _field(0.0, ge=0.0, lt=1.0)
-    split: int = _field(0, ge=0)
+    split: int = _field(0, ge=0, le=MAX_COUNT)
     # data.source sklearn: which of scikit-learn's bundled data sets (digits, iris, wine, breast_cancer, diabetes).
     name: str | None = None
     # Train on standardised x and y (the network sees zero-mean, unit-scale
@@ -112,8 +124,8 @@ class ModelConfig:
     # bayesian: Gaussian weights (Bayes by Backprop); deterministic: the same network with point weights
     # (mu alone, no KL), the baseline a Bayesian net should beat.
     type: ModelType = ModelType.BAYESIAN
-    hidden_dim: int = _field(20, ge=1)
-    num_layers: int = _field(5, ge=1)
+    hidden_dim: int = _field(20, ge=1, le=MAX_WIDTH)
+    num_layers: int = _field(5, ge=1, le=MAX_LAYERS)
     activation: Activation = Activation.RELU
     prior: Prior = Prior.GAUSSIAN
     prior_std: float = _field(1.0, gt=0.0)
@@ -130,7 +142,7 @@ class ModelConfig:
     bias_rho_init: float = 0.0
     likelihood: Likelihood = Likelihood.FIXED
     # The fixed scale, or the starting scale when the likelihood is learned.
-    likelihood_std: float = _field(0.1, gt=0.0)
+    likelihood_std: float = _field(0.1, ge=MIN_SCALE, le=MAX_INPUT)
 
 
 @dataclass(frozen=True)
@@ -145,28 +157,28 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = _field(5000, ge=1)
-    batch_size: int | None = _field(None, ge=1)
+    epochs: int = _field(5000, ge=1, le=MAX_COUNT)
+    batch_size: int | None = _field(None, ge=1, le=MAX_COUNT)
     # At least this many optimiser steps: small data sets get more epochs, so that a config
     # converges the same at any size (null: exactly `epochs`).
-    min_steps: int | None = _field(None, ge=1)
+    min_steps: int | None = _field(None, ge=1, le=MAX_COUNT)
     kl_weighting: KLWeighting = KLWeighting.UNIFORM
-    log_every: int = _field(500, ge=1)
-    checkpoint_every: int = _field(500, ge=1)
+    log_every: int = _field(500, ge=1, le=MAX_COUNT)
+    checkpoint_every: int = _field(500, ge=1, le=MAX_COUNT)
 
 
 @dataclass(frozen=True)
 class PredictConfig:
-    num_samples: int = _field(1000, ge=1)
+    num_samples: int = _field(1000, ge=1, le=MAX_SAMPLES)
     interval: tuple[float, float] = _field((0.05, 0.95), gt=0.0, lt=1.0)
     # Upper bound on the floats in one chunk of the batched predictive.
-    chunk_elements: int = _field(8_000_000, ge=1)
+    chunk_elements: int = _field(8_000_000, ge=1, le=2**31)
 
 
 @dataclass(frozen=True)
 class Config:
     name: str = "run"
-    seed: int = _field(0, ge=0)
+    seed: int = _field(0, ge=0, le=MAX_SEED)
     device: str = "auto"
     # torch threads while training on the CPU; null chooses (fit.loop.training_threads).
     threads: int | None = _field(None, ge=1)

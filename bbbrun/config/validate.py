@@ -11,11 +11,15 @@ import typing
 from enum import Enum
 from typing import Any
 
+from bbbrun.config.budget import check_budget
 from bbbrun.config.schema import Config, DataConfig, KLEstimator, Prior, Source
 from bbbrun.errors import ConfigError
+from bbbrun.names import check_name
+from bbbrun.reprs import short_repr
 
 
 def unknown_key_message(prefix: str, key: str, allowed: list[str], source: str = "config") -> str:
+    key = key if len(key) <= 80 else key[:77] + "..."
     full = f"{prefix}.{key}" if prefix else key
     close = difflib.get_close_matches(key, allowed, n=1)
     hint = f"; did you mean {(prefix + '.' if prefix else '') + close[0]!r}?" if close else ""
@@ -25,6 +29,7 @@ def unknown_key_message(prefix: str, key: str, allowed: list[str], source: str =
 def config_from_dict(raw: dict[str, Any]) -> Config:
     cfg = _build(Config, raw, prefix="")
     check_consistency(cfg)
+    check_budget(cfg)
     if cfg.data.path is not None:
         # Absolute from here on, so a run's config.yaml and checkpoint find the data from any directory.
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=os.path.abspath(cfg.data.path)))
@@ -38,11 +43,12 @@ def section_type(cls: type, name: str) -> type | None:
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
     if not isinstance(raw, dict):
-        raise ConfigError(f"{prefix or 'config'} must be a mapping, got {raw!r}")
+        raise ConfigError(f"{prefix or 'config'} must be a mapping, got {short_repr(raw)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in fields:
-            raise ConfigError(unknown_key_message(prefix, str(key), list(fields)))
+            raise ConfigError(unknown_key_message(prefix, key if isinstance(key, str) else short_repr(key),
+                                                  list(fields)))
     hints = typing.get_type_hints(cls)
     values = {}
     for name, spec in fields.items():
@@ -70,40 +76,41 @@ def _coerce(key: str, value: Any, hint: Any, rules: typing.Mapping[str, Any]) ->
         return _coerce_choice(key, value, hint)
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false, got {value!r}")
+            raise ConfigError(f"{key} must be true or false, got {short_repr(value)}")
         return value
     if hint is int:
         return _check_range(key, _coerce_int(key, value), rules)
     if hint is float:
         return _check_range(key, _coerce_float(key, value), rules)
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key} must be a non-empty string, got {value!r}")
+        raise ConfigError(f"{key} must be a non-empty string, got {short_repr(value)}")
     return value
 
 
 def _coerce_int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value != int(value):
+        raise ConfigError(f"{key} must be an integer, got {short_repr(value)}")
     return int(value)
 
 
 def _coerce_float(key: str, value: Any) -> float:
     # PyYAML reads 1e-3 (no dot) as a string, so numeric strings are accepted.
     if isinstance(value, bool):
-        raise ConfigError(f"{key} must be a number, got {value!r}")
+        raise ConfigError(f"{key} must be a number, got {short_repr(value)}")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a number, got {value!r}") from None
+        raise ConfigError(f"{key} must be a number, got {short_repr(value)}") from None
     if not math.isfinite(number):
-        raise ConfigError(f"{key} must be a finite number, got {value!r}")
+        raise ConfigError(f"{key} must be a finite number, got {short_repr(value)}")
     return number
 
 
 def _coerce_choice(key: str, value: Any, enum: type[Enum]) -> Enum:
     allowed = [e.value for e in enum]
     if value not in allowed:
-        raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {short_repr(value)}")
     return enum(value)
 
 
@@ -111,15 +118,15 @@ def _coerce_names(key: str, value: Any) -> tuple[str, ...]:
     """A list of column names; one name alone is accepted as a list of one."""
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
-        raise ConfigError(f"{key} must be a list of column names, got {value!r}")
+        raise ConfigError(f"{key} must be a list of column names, got {short_repr(value)}")
     if len(set(names)) != len(names):
-        raise ConfigError(f"{key} names a column twice: {value!r}")
+        raise ConfigError(f"{key} names a column twice: {short_repr(value)}")
     return tuple(names)
 
 
 def _coerce_pair(key: str, value: Any, rules: typing.Mapping[str, Any]) -> tuple[float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise ConfigError(f"{key} must be a list of two numbers, got {value!r}")
+        raise ConfigError(f"{key} must be a list of two numbers, got {short_repr(value)}")
     pair = tuple(_check_range(key, _coerce_float(key, v), rules) for v in value)
     return (pair[0], pair[1])
 
@@ -129,7 +136,7 @@ def _check_range(key: str, value: float, rules: typing.Mapping[str, Any]) -> Any
               "lt": ("<", lambda a, b: a < b), "le": ("<=", lambda a, b: a <= b)}
     for rule, (symbol, ok) in bounds.items():
         if rule in rules and not ok(value, rules[rule]):
-            raise ConfigError(f"{key} must be {symbol} {rules[rule]}, got {value!r}")
+            raise ConfigError(f"{key} must be {symbol} {rules[rule]}, got {short_repr(value)}")
     return value
 
 
@@ -149,6 +156,7 @@ def check_consistency(cfg: Config) -> None:
     if cfg.model.prior is Prior.SCALE_MIXTURE and cfg.model.sigma_2 >= cfg.model.sigma_1:
         raise ConfigError("model.sigma_2 must be < model.sigma_1 (the narrow component comes second)")
     check_device_name(cfg.device)
+    check_name(cfg.name, "name")
 
 
 def check_data_source(data: DataConfig) -> None:
@@ -179,4 +187,4 @@ def check_device_name(device: str) -> None:
         return
     prefix, _, index = device.partition(":")
     if prefix != "cuda" or not index.isdigit():
-        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N; got {device!r}")
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N; got {short_repr(device)}")

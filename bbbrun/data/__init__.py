@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from bbbrun.config import DataConfig
+from bbbrun.data.assemble import check_magnitude
 from bbbrun.data.base import Dataset, DataSource, LabelledSource
 from bbbrun.data.files import CsvSource, NpzSource
 from bbbrun.data.functions import FunctionSource, true_function
@@ -39,11 +40,14 @@ def make_dataset(cfg: DataConfig, seed: int, task: str = "regression") -> Datase
     """The data set for a model's task (its likelihood's `task`): numeric targets, or class labels."""
     source = source_of(cfg)
     if task != "classification":
-        return source.load(cfg, seed)
-    if not isinstance(source, LabelledSource):
+        data = source.load(cfg, seed)
+    elif not isinstance(source, LabelledSource):
         raise DataError(f"data.source={cfg.source.value} gives numeric targets, not class labels; a classifier "
                         "reads csv, npz, sklearn, idx or data.function two_moons / spirals")
-    return source.load_labelled(cfg, seed)
+    else:
+        data = source.load_labelled(cfg, seed)
+    check_magnitude(data)
+    return data
 
 
 def ground_truth(cfg: DataConfig, x: np.ndarray) -> np.ndarray | None:

@@ -42,6 +42,29 @@ def constant_column_warnings(x_train: np.ndarray, names: tuple[str, ...],
     return tuple(warnings)
 
 
+# Beyond this, a squared error overflows float32 (3.4e38) and every loss is infinite: no fit means anything.
+MAX_MAGNITUDE = 1e15
+
+
+def check_magnitude(data: Dataset) -> None:
+    """Refuse inputs or targets so large that float32 training cannot represent its own loss."""
+    splits = [(x, y) for x, y in ((data.x_train, data.y_train), (data.x_val, data.y_val),
+                                  (data.x_test, data.y_test)) if x is not None and y is not None]
+    inputs = np.concatenate([x for x, _ in splits])
+    targets = np.concatenate([y for _, y in splits])
+    for what, names, values in (("input", data.feature_names, inputs), ("target", (data.target_name,), targets)):
+        if values.size == 0:
+            continue
+        peak = np.abs(values).max(axis=0).reshape(-1)
+        worst = int(np.argmax(peak))
+        if peak[worst] > MAX_MAGNITUDE:
+            # One-hot columns shift the encoded positions; name the column only when they map one to one.
+            name = repr(names[worst]) if len(names) == len(peak) else "column"
+            raise DataError(f"{what} {name} reaches {peak[worst]:.3g}; values beyond ±{MAX_MAGNITUDE:.0e} "
+                            "overflow the squared errors of float32 training, so the fit would mean nothing: "
+                            "rescale the column (e.g. to other units)")
+
+
 def check_finite(x: np.ndarray, y: np.ndarray, where: str) -> None:
     """Every value finite, and finite in float32, the precision the model computes in."""
     x = np.where(np.abs(x) > FLOAT32_MAX, np.inf, x)

@@ -20,6 +20,8 @@ from bbbrun.errors import DataError
 from bbbrun.files import check_readable_file
 
 DELIMITERS = (",", ";", "\t")
+MAX_TABLE_BYTES = 2 * 2**30  # a table read whole into memory (training data); streamed inputs have no limit
+MAX_LINE_CHARS = 1_000_000  # one row; a longer "line" is a binary or hostile file
 FLOAT32_MAX = 3.4028234663852886e38  # the model computes in float32
 
 
@@ -45,10 +47,28 @@ class Table:
 def read_table(path: Path, what: str = "CSV data") -> Table:
     """Every row of a delimited text file, checked for a header and a constant number of fields."""
     check_readable_file(path, what, DataError)
+    check_table_size(path, what)
     with csv_errors(path), path.open(newline="", encoding="utf-8-sig") as handle:
         header, numbered = open_rows(path, handle)
         rows = [row for _, row in checked_widths(path, header, numbered)]
     return Table(path, header, rows)
+
+
+def check_table_size(path: Path, what: str) -> None:
+    """Refuse, before reading it, a table too large to hold in memory as text and numbers."""
+    size = path.stat().st_size
+    if size > MAX_TABLE_BYTES:
+        raise DataError(f"{path} is {size / 2**30:.1f} GiB; {what} is read whole into memory (limit "
+                        f"{MAX_TABLE_BYTES // 2**30} GiB): subsample it, or predict on it with bbbrun predict, "
+                        "which streams")
+
+
+def bounded_lines(path: Path, handle: TextIO) -> Iterator[str]:
+    """The file's lines, refusing one longer than MAX_LINE_CHARS before it is read whole."""
+    while line := handle.readline(MAX_LINE_CHARS + 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise DataError(f"{path} has a line longer than {MAX_LINE_CHARS:,} characters; expected a CSV file")
+        yield line
 
 
 @contextlib.contextmanager
@@ -69,7 +89,7 @@ def open_rows(path: Path, handle: TextIO) -> tuple[tuple[str, ...], Iterator[tup
 
     The delimiter is sniffed from the first non-blank line.
     """
-    lines = iter(handle)
+    lines = bounded_lines(path, handle)
     first = next((line for line in lines if line.strip()), None)
     if first is None:
         raise DataError(f"{path} is empty; expected a header row and data rows")

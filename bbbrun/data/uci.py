@@ -18,6 +18,7 @@ from bbbrun.config import DataConfig
 from bbbrun.data.assemble import assemble, check_finite
 from bbbrun.data.base import Dataset
 from bbbrun.data.splits import train_val_split
+from bbbrun.data.table import check_table_size
 from bbbrun.errors import DataError
 
 REQUIRED_FILES = ("data.txt", "index_features.txt", "index_target.txt")
@@ -55,6 +56,7 @@ def read_matrix(folder: Path) -> np.ndarray:
         if not (folder / name).is_file():
             raise DataError(f"{folder} has no {name}; a UCI benchmark folder needs {', '.join(REQUIRED_FILES)} "
                             "and index_train_K.txt / index_test_K.txt")
+    check_table_size(folder / "data.txt", "a benchmark's data.txt")
     try:
         table = np.loadtxt(folder / "data.txt", dtype=np.float64, ndmin=2)
     except OSError as err:

@@ -116,10 +116,12 @@ def run_in_parallel(
             work(chunk)
         return
     torch.set_num_threads(1)
+    pool = ThreadPoolExecutor(workers)
     try:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(work, chunks))
+        list(pool.map(work, chunks))
     finally:
+        # On an interrupt the chunks not yet started are dropped, so Ctrl-C stops within one chunk.
+        pool.shutdown(wait=True, cancel_futures=True)
         torch.set_num_threads(workers)
 
 

@@ -235,6 +235,14 @@ def interval_widths(samples: RegressionSamples, levels: tuple[float, ...]) -> di
             for i, level in enumerate(levels)}
 
 
+def metric_names() -> tuple[str, ...]:
+    """The scalar metrics `evaluate` returns for a split (rmse_true only for generated data)."""
+    levels = [round(level * 100) for level in COVERAGE_LEVELS]
+    return ("rmse", "nll", "ll", "rmse_true", *(f"coverage_{p}" for p in levels),
+            *(f"interval_width_{p}" for p in levels), "crps", "calibration_error", "epistemic_std_mean",
+            "aleatoric_std_mean")
+
+
 def evaluate(
     samples: RegressionSamples, summary: PredictiveSummary, y: torch.Tensor, f_true: torch.Tensor | None
 ) -> dict[str, object]:

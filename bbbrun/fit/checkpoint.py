@@ -16,14 +16,17 @@ from typing import Any
 import torch
 
 from bbbrun.bnn.deterministic import make_network
-from bbbrun.bnn.likelihoods import make_likelihood
+from bbbrun.bnn.layers import layer_layout
+from bbbrun.bnn.likelihoods import Likelihood, make_likelihood
 from bbbrun.bnn.network import BayesianNetwork
 from bbbrun.bnn.standardize import Standardizer
 from bbbrun.config import Config, config_from_dict, config_to_dict
 from bbbrun.data.base import InputSpec
 from bbbrun.errors import CheckpointError, ConfigError
 from bbbrun.files import check_readable_file, write_atomic
+from bbbrun.fit import integrity
 from bbbrun.fit.loop import Trainee, TrainState
+from bbbrun.reprs import short_repr
 
 # Version 2: inputs of any width (input_dim, feature_names, per-feature
 # statistics) and the likelihood's tensors under "likelihood.". Version 1
@@ -63,7 +66,9 @@ def build_payload(trainee: Trainee, inputs: InputSpec) -> dict[str, Any]:
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    # Serialise to memory first so the file is written in one go.
+    # The digest lets a load refuse a file whose bytes changed since; serialised to memory first so the
+    # file is written in one go.
+    payload = {**payload, integrity.DIGEST_KEY: integrity.payload_digest(payload)}
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     write_atomic(path, lambda handle: handle.write(buffer.getbuffer()))
@@ -72,6 +77,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read and check a checkpoint file; every problem becomes one CheckpointError line."""
     check_file(path)
+    integrity.check_archive(path)
     try:
         with warnings.catch_warnings():
             # torch warns about odd pickle protocols; the refusal below says all there is to say.
@@ -87,7 +93,9 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, TypeError):
         # torch's own reason ("Invalid argument", a codec error) would not help the user.
         raise CheckpointError(f"{path} is corrupted or truncated: PyTorch cannot read it as a checkpoint") from None
-    return check_payload(path, payload)
+    payload = check_payload(path, payload)
+    integrity.check_finite(path, payload)
+    return payload
 
 
 def check_file(path: Path) -> None:
@@ -108,11 +116,12 @@ def check_payload(path: Path, payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"{path} is not a bbbrun checkpoint (no format_version)")
     version = payload["format_version"]
-    if version not in READABLE_VERSIONS:
+    if not isinstance(version, int) or version not in READABLE_VERSIONS:
         raise CheckpointError(
-            f"{path} has checkpoint format version {version}; this bbbrun reads versions "
+            f"{path} has checkpoint format version {short_repr(version)}; this bbbrun reads versions "
             f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
+    integrity.check_digest(path, payload)
     if version == 1:
         payload = upgrade_v1(payload)
     missing = [k for k in REQUIRED_KEYS if k not in payload]
@@ -163,18 +172,33 @@ def config_of(payload: dict[str, Any], path: Path) -> Config:
 
 
 def restore_model(payload: dict[str, Any], cfg: Config, device: torch.device, path: Path) -> BayesianNetwork:
+    likelihood = check_restorable(payload, cfg, path)
+    model = make_network(cfg.model, in_dim=int(payload["input_dim"]), likelihood=likelihood)
+    try:
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path}: model weights do not match its config ({reason_of(err)})") from None
+    return model.to(device)
+
+
+def check_restorable(payload: dict[str, Any], cfg: Config, path: Path) -> Likelihood:
+    """Refuse, before the network is built, inputs or weights that do not match the config's sizes.
+
+    Returns the (small) likelihood, which knows the output width: a classifier's is its class count.
+    """
     spec = inputs_of(payload, path)  # an inconsistent input description is refused before anything is built
     in_dim = int(payload["input_dim"])
     try:
         likelihood = make_likelihood(cfg.model, Standardizer.identity(in_dim), spec.classes)
     except ConfigError as err:
         raise CheckpointError(f"{path}: {err}") from None
-    model = make_network(cfg.model, in_dim=in_dim, likelihood=likelihood)
-    try:
-        model.load_state_dict(payload["model"])
-    except (RuntimeError, KeyError, TypeError) as err:
-        raise CheckpointError(f"{path}: model weights do not match its config ({reason_of(err)})") from None
-    return model.to(device)
+    integrity.check_weight_count(path, payload["model"], num_weights(cfg, in_dim, likelihood.output_width))
+    return likelihood
+
+
+def num_weights(cfg: Config, in_dim: int, out_dim: int) -> int:
+    """The weights (and as many biases) a network of this config has, computed without building it."""
+    return layer_layout([in_dim, *[cfg.model.hidden_dim] * (cfg.model.num_layers - 1), out_dim])[-1].end
 
 
 def state_of(payload: dict[str, Any]) -> TrainState:

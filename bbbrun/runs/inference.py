@@ -16,19 +16,22 @@ import torch
 from bbbrun.bnn.likelihoods import RegressionSamples
 from bbbrun.bnn.network import BayesianNetwork
 from bbbrun.config import Config
+from bbbrun.config.budget import check_samples
 from bbbrun.data import ground_truth, make_dataset
 from bbbrun.data.base import InputSpec
-from bbbrun.data.inputs import read_input_chunks
-from bbbrun.errors import ConfigError, DataError
+from bbbrun.data.inputs import CHUNK_ROWS, read_input_chunks
+from bbbrun.errors import ConfigError
 from bbbrun.evaluate.predictive import predictive_at
 from bbbrun.evaluate.regression import PredictiveSummary, summarize
 from bbbrun.files import output_errors, write_atomic
 from bbbrun.fit import checkpoint as ckpt
 from bbbrun.runs.figures import write_band_plots, write_range_plots
 from bbbrun.runs.layout import FIGURES, RunDir, checkpoint_file, run_dir_of_checkpoint
+from bbbrun.runs.outputs import check_output_dir, check_output_file
 from bbbrun.runs.session import resolve_device
 
 GRID_POINTS = 1000
+MAX_GRID_POINTS = 10**8
 OUTPUT_COLUMNS = ("mean", "std", "epistemic_std", "aleatoric_std", "lower", "upper")
 
 
@@ -79,6 +82,7 @@ def load_model(path: Path) -> TrainedModel:
 def with_samples(cfg: Config, samples: int | None) -> Config:
     if samples is None:
         return cfg
+    check_samples(cfg, samples)
     return dataclasses.replace(cfg, predict=dataclasses.replace(cfg.predict, num_samples=samples))
 
 
@@ -93,8 +97,16 @@ def make_range(x_min: float | None, x_max: float | None, required: bool) -> XRan
     return XRange(x_min, x_max)
 
 
-def grid(x_range: XRange, num_points: int) -> np.ndarray:
-    return np.linspace(x_range.x_min, x_range.x_max, num_points, dtype=np.float32).reshape(-1, 1)
+def grid(x_range: XRange, num_points: int, rows: slice | None = None) -> np.ndarray:
+    """Rows `rows` (default: all) of np.linspace(x_min, x_max, num_points) as float32 (n, 1), built alone."""
+    start, stop, _ = (rows or slice(0, num_points)).indices(num_points)
+    if num_points == 1:
+        return np.full((stop - start, 1), x_range.x_min, dtype=np.float32)
+    step = (x_range.x_max - x_range.x_min) / (num_points - 1)
+    x = np.arange(start, stop, dtype=np.float64) * step + x_range.x_min
+    if stop == num_points and stop > start:
+        x[-1] = x_range.x_max  # as linspace: the end point exactly
+    return x.astype(np.float32).reshape(-1, 1)
 
 
 def plot_checkpoint(path: Path, samples: int | None, out: Path | None, x_range: XRange | None) -> list[Path]:
@@ -107,7 +119,10 @@ def plot_checkpoint(path: Path, samples: int | None, out: Path | None, x_range: 
     cfg, model = with_samples(trained.cfg, samples), trained.model
     if model.in_dim != 1:
         raise ConfigError(f"band plots need a model of one input; this one has {model.in_dim}")
-    out_dir = out or run_dir_of_checkpoint(trained.checkpoint).path
+    own = run_dir_of_checkpoint(trained.checkpoint).path
+    if out is not None:
+        check_output_dir(out, "--out", own)
+    out_dir = out or own
     with output_errors(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     target = RunDir(out_dir)
@@ -150,6 +165,9 @@ def check_request(request: PredictRequest) -> None:
         raise ConfigError("give either --input or --x-min/--x-max, not both")
     if request.input_csv is None and request.x_range is None:
         raise ConfigError("give --input FILE.csv or both --x-min and --x-max")
+    if not 1 <= request.num_points <= MAX_GRID_POINTS:
+        raise ConfigError(f"--num-points must be between 1 and {MAX_GRID_POINTS:,} (about "
+                          f"{MAX_GRID_POINTS * 80 / 2**30:.0f} GiB of CSV), got {request.num_points:,}")
 
 
 def write_predictions(trained: TrainedModel, request: PredictRequest, write: Callable[[str], object]) -> None:
@@ -178,8 +196,9 @@ def input_blocks(trained: TrainedModel, request: PredictRequest) -> Iterator[tup
         return
     if trained.model.in_dim != 1:
         raise ConfigError(f"a grid needs a model of one input; this one has {trained.model.in_dim}: give --input")
-    x = grid(request.x_range, request.num_points)  # type: ignore[arg-type]
-    yield [[f"{v:.6g}"] for v in x[:, 0]], x
+    for start in range(0, request.num_points, CHUNK_ROWS):  # in chunks: a grid may be larger than memory
+        x = grid(request.x_range, request.num_points, slice(start, start + CHUNK_ROWS))  # type: ignore[arg-type]
+        yield [[f"{v:.6g}"] for v in x[:, 0]], x
 
 
 def stream_predictions(path: Path, request: PredictRequest, write: Callable[[str], object]) -> None:
@@ -197,7 +216,7 @@ def predict_csv(path: Path, request: PredictRequest) -> str:
 
 def predict_to_file(path: Path, request: PredictRequest, output: Path) -> None:
     """write_predictions into `output` through a temporary file: a failure part-way leaves no file."""
-    check_output_file(output, "--output")
+    check_output_file(output, "--output", (checkpoint_file(path), *filter(None, [request.input_csv])))
     check_request(request)
     trained = load_model(path)
     write_atomic(output, lambda handle: write_predictions(trained, request, lambda t: handle.write(t.encode())))
@@ -215,6 +234,3 @@ def format_rows(header: list[str] | None, fields: list[list[str]], summary: Pred
     return buffer.getvalue()
 
 
-def check_output_file(path: Path, option: str) -> None:
-    if path.is_dir():
-        raise DataError(f"{option} {path} is a directory; give a file name")

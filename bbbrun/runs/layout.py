@@ -1,14 +1,14 @@
 """The one owner of a run directory's and a sweep directory's layout: file names, status, reading, writing.
 
     <out>/<name>/<timestamp>/          a run (RunDir)
-        config.yaml  checkpoint.pt  history.csv  metrics.json  run.json (provenance)  run.log
+        .bbbrun  config.yaml  checkpoint.pt  history.csv  metrics.json  run.json (provenance)  run.log
         splits.json (file data)  report.html (bbbrun report)
         train.png  val.png  loss.png  calibration.png       (one input)
         <val|test>_<predicted|errors|pit|calibration>.png   (more inputs)
         <val|test>_<reliability|rejection|confusion>.png  decision.png (2 inputs)   (a classifier)
         prune.json  prune.png  snr.png  checkpoint_pruned_<percent>.pt          (bbbrun prune)
     <out>/sweeps/<name>/<timestamp>/   a sweep (SweepDir)
-        sweep.yaml  summary.csv  summary.json  comparison.png  slurm/  report.html
+        .bbbrun  sweep.yaml  summary.csv  summary.json  comparison.png  slurm/  report.html
         benchmark.json  benchmark.csv  (a benchmark: <out>/benchmarks/<name>/<timestamp>/)
         <NNN>_<overrides>/             one RunDir per run
     <dir>/                             a comparison (CompareDir, bbbrun compare --out)
@@ -31,8 +31,11 @@ from typing import Any
 import yaml
 
 from bbbrun.config import read_text_file
+from bbbrun.config.loading import parse_yaml
 from bbbrun.errors import CheckpointError, ConfigError, OutputError
 from bbbrun.files import output_errors, write_text_atomic
+from bbbrun.names import check_name
+from bbbrun.runs import marker
 
 CHECKPOINT = "checkpoint.pt"
 PROVENANCE = "run.json"
@@ -162,9 +165,11 @@ def numbers(row: dict[str, str]) -> dict[str, float]:
 
 def read_json_object(path: Path) -> dict[str, Any] | None:
     """A JSON file holding an object, or None when it is missing, unreadable or something else."""
+    if not path.is_file():  # absent, or not a regular file (a FIFO would block the read)
+        return None
     try:
         value = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
@@ -188,19 +193,31 @@ def run_dir_of_checkpoint(checkpoint: Path) -> RunDir:
     return RunDir(checkpoint.parent)
 
 
-def new_run_dir(root: Path, name: str, now: datetime | None = None) -> RunDir:
-    """Create root/name/<YYYY-MM-DD_HH-MM-SS>[_K]/, never reusing an existing directory."""
+def existing_run_dir(target: Path) -> RunDir:
+    """The run directory a --resume names (the directory or its checkpoint), refused unless bbbrun made it."""
+    folder = target if target.is_dir() else target.parent
+    if not target.exists():
+        raise CheckpointError(f"--resume: {target} does not exist; give a run directory")
+    if marker.marker_kind(folder) != marker.RUN:
+        raise ConfigError(f"--resume: {folder} is not a run directory made by bbbrun (it has no {marker.MARKER} "
+                          "marker); give outputs/<name>/<timestamp>")
+    return RunDir(folder)
+
+
+def new_run_dir(root: Path, name: str, now: datetime | None = None, kind: str = marker.RUN) -> RunDir:
+    """Create root/name/<YYYY-MM-DD_HH-MM-SS>[_K]/, never reusing an existing directory, and mark it."""
     stamp = (now or datetime.now()).strftime("%Y-%m-%d_%H-%M-%S")
-    parent = root / name
+    parent = root / check_name(name, "name")
     with output_errors(parent):
         parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(10_000):
             candidate = parent / (stamp if attempt == 0 else f"{stamp}_{attempt}")
             try:
                 candidate.mkdir()  # atomic: fails if another run took the name
-                return RunDir(candidate)
             except FileExistsError:
                 continue
+            marker.mark(candidate, kind)
+            return RunDir(candidate)
     raise OutputError(f"could not find a free run directory under {parent}")
 
 
@@ -213,15 +230,14 @@ class SweepDir:
     @classmethod
     def create(cls, out: Path, name: str, kind: str = "sweeps") -> SweepDir:
         """A fresh out/<kind>/<name>/<timestamp>/ (kind: sweeps, or benchmarks)."""
-        return cls(new_run_dir(out / kind, name).path)
+        return cls(new_run_dir(out / kind, name, kind=marker.SWEEP).path)
 
     @classmethod
     def existing(cls, path: Path) -> SweepDir:
         sweep = cls(path)
-        if not sweep.plan.is_file():
-            raise ConfigError(
-                f"{path} is not a sweep directory (no {sweep.plan.name}); give outputs/sweeps/<name>/<timestamp>"
-            )
+        if marker.marker_kind(path) != marker.SWEEP or not sweep.plan.is_file():
+            raise ConfigError(f"{path} is not a sweep directory made by bbbrun (no {marker.MARKER} marker or no "
+                              f"{sweep.plan.name}); give outputs/sweeps/<name>/<timestamp>")
         return sweep
 
     @property
@@ -233,11 +249,8 @@ class SweepDir:
         write_text_atomic(self.plan, yaml.safe_dump(plan, sort_keys=False))
 
     def read_plan(self) -> Any:
-        """The manifest as plain data, or a ConfigError when it is not YAML."""
-        try:
-            return yaml.safe_load(read_text_file(self.plan, "sweep"))
-        except yaml.YAMLError:
-            raise ConfigError(f"{self.plan} is not a sweep plan written by bbbrun sweep (not YAML)") from None
+        """The manifest as plain data (read as hostile: it may have been edited), or one ConfigError line."""
+        return parse_yaml(read_text_file(self.plan, "sweep"), self.plan)
 
     @property
     def summary_csv(self) -> Path:
@@ -271,7 +284,8 @@ class SweepDir:
         return self.path / "slurm"
 
     def run(self, dir_name: str) -> RunDir:
-        return RunDir(self.path / dir_name)
+        """A run's directory inside the sweep; the name is one plain component, whatever sweep.yaml says."""
+        return RunDir(self.path / check_name(dir_name, f"{self.plan}: a run directory name"))
 
 
 @dataclass(frozen=True)

@@ -151,8 +151,21 @@ def finish_run(session: Session, run_dir: RunDir, state: TrainState, saver: Save
         metrics = {"status": "interrupted", "epochs_completed": state.epoch, "device": str(session.device)}
         run_dir.write_metrics(metrics)
         return RunResult(run_dir, "interrupted", state.epoch, metrics, state.stop_signal)
-    calls.on_stage(f"evaluating the predictive ({session.cfg.predict.num_samples} samples) and drawing plots")
-    metrics = write_results(session, run_dir)
+    try:
+        calls.on_stage(f"evaluating the predictive ({session.cfg.predict.num_samples} samples) and drawing plots")
+        metrics = write_results(session, run_dir)
+    except (KeyboardInterrupt, Exception) as stop:
+        # A signal raised inside a library (matplotlib, numpy's lazy imports) may surface as another
+        # exception: any failure after a stop request is the stop.
+        signum = stop.signum if isinstance(stop, Interrupted) else calls.should_stop()
+        if signum is None and not isinstance(stop, KeyboardInterrupt):
+            raise
+        # Training is done and checkpointed; only the results are missing, and a resume writes them.
+        signum = signum or signal.SIGINT
+        metrics = {"status": "interrupted", "stage": "results", "epochs_completed": state.epoch,
+                   "device": str(session.device)}
+        run_dir.write_metrics(metrics)
+        return RunResult(run_dir, "interrupted", state.epoch, metrics, signum)
     headline = (*session.model.likelihood.headline_metrics, "train_seconds")
     return RunResult(run_dir, "completed", state.epoch, metrics, headline=headline)
 
@@ -162,6 +175,10 @@ def raise_for_status(result: RunResult, session: Session) -> None:
     run_dir, cfg = result.run_dir, session.cfg
     if result.status == "interrupted":
         signum = result.stop_signal or signal.SIGINT
+        if result.metrics.get("stage") == "results":
+            raise Interrupted(
+                f"stopped by {signal.Signals(signum).name} while writing the results; training is complete "
+                f"(epoch {result.epoch}) and checkpointed; finish with: bbbrun train --resume {run_dir.path}", signum)
         raise Interrupted(
             f"stopped by {signal.Signals(signum).name} at epoch {result.epoch}; checkpoint saved to "
             f"{run_dir.checkpoint}; continue with: bbbrun train --resume {run_dir.path}", signum,

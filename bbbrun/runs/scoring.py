@@ -22,7 +22,8 @@ import torch
 from bbbrun.data.inputs import read_input_chunks
 from bbbrun.evaluate.regression import calibration_error, evaluate, summarize
 from bbbrun.files import write_text_atomic
-from bbbrun.runs.inference import TrainedModel, check_output_file, load_model, predictive_rows, with_samples
+from bbbrun.runs.inference import TrainedModel, load_model, predictive_rows, with_samples
+from bbbrun.runs.outputs import check_output_file
 
 
 @dataclass

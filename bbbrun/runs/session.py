@@ -17,7 +17,7 @@ from bbbrun.data import Dataset, make_dataset
 from bbbrun.errors import CheckpointError, ConfigError
 from bbbrun.fit import checkpoint as ckpt
 from bbbrun.fit.loop import TrainData, Trainee, TrainState, make_optimizer, planned_epochs
-from bbbrun.runs.layout import RunDir, checkpoint_file, new_run_dir, run_dir_of_checkpoint
+from bbbrun.runs.layout import RunDir, existing_run_dir, new_run_dir
 from bbbrun.tracking import check_tracking
 
 # What a resume may change: how long and where it trains, nothing that defines the model or data.
@@ -89,8 +89,13 @@ def noise_stream(cfg: Config, device: torch.device) -> torch.Generator:
 
 
 def resume_session(target: Path, overrides: list[str]) -> tuple[Session, RunDir]:
-    """Continue the run at `target` (a run directory or its checkpoint), changing only train.* and device."""
-    path = checkpoint_file(target)
+    """Continue the run at `target` (a run directory or its checkpoint), changing only train.* and device.
+
+    Only a directory bbbrun made is accepted, and only it is written to. A run whose training ended but
+    whose results were interrupted (metrics.json not completed) is finished without more epochs.
+    """
+    run_dir = existing_run_dir(target)
+    path = target if target.is_file() else run_dir.checkpoint
     payload = ckpt.load_checkpoint(path)
     if payload["status"] == "pruned":
         raise ConfigError(f"{path} is a pruned checkpoint (bbbrun prune --save): it predicts and evaluates, but "
@@ -102,15 +107,16 @@ def resume_session(target: Path, overrides: list[str]) -> tuple[Session, RunDir]
             raise ConfigError(f"on --resume only train.* and device may change, not {key!r}")
         set_dotted(raw, key, value)
     cfg = config_from_dict(raw)
+    ckpt.check_restorable(payload, cfg, path)
     try:
         session = start_session(cfg, payload)
     except CheckpointError as err:
         raise CheckpointError(f"{path}: {err}") from None
     planned = planned_epochs(cfg.train, session.trainee.data.num_train)
-    if payload["epoch"] >= planned and payload["status"] == "completed":
+    if payload["epoch"] >= planned and payload["status"] == "completed" and run_dir.is_completed():
         raise ConfigError(f"{path} already completed {payload['epoch']} epochs; raise train.epochs (or "
                           "train.min_steps) to go on")
-    return session, run_dir_of_checkpoint(path)
+    return session, run_dir
 
 
 def open_run(config: Path | None, overrides: list[str], out: Path, resume: Path | None) -> tuple[Session, RunDir]:

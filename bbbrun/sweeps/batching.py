@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from bbbrun.fit.group import MEMBER_SETTINGS
 from bbbrun.runs.layout import RunDir
-from bbbrun.sweeps.executors.base import RunJob, summarize_metrics
+from bbbrun.sweeps.executors.base import RunJob, make_run_dir, summarize_metrics
 
 
 def group_key(config: dict[str, Any]) -> str:
@@ -73,7 +73,7 @@ def execute_group(job: RunJob) -> dict[str, Any]:
             if run_dir.is_completed():
                 summaries[member.index] = summarize_metrics(member.index, run_dir.read_metrics() or {})
                 continue
-            run_dir.path.mkdir(parents=True, exist_ok=True)
+            make_run_dir(run_dir)
             log = stack.enter_context(open(run_dir.log, "w")) if job.capture_output else None
             todo.append((member, run_dir, log))
         if todo and todo[0][2] is not None:

@@ -26,7 +26,8 @@ from bbbrun.data.uci import REQUIRED_FILES, num_splits
 from bbbrun.errors import ConfigError
 from bbbrun.files import write_text_atomic
 from bbbrun.runs.layout import SweepDir
-from bbbrun.sweeps.grid import Axis, Goal, Metric, RunPlan, SweepPlan, SweepSpec, plan_run, run_dir_name
+from bbbrun.sweeps.grid import Axis, RunPlan, SweepPlan, SweepSpec, plan_run, run_dir_name
+from bbbrun.sweeps.ranking import Goal, Metric
 from bbbrun.sweeps.sweep import Prepared, resume_plan
 
 SCORES = ("test_rmse", "test_ll")

@@ -26,15 +26,15 @@ from bbbrun.config import (
     set_dotted,
 )
 from bbbrun.errors import ConfigError
+from bbbrun.names import MAX_NAME_CHARS, check_name
+from bbbrun.reprs import short_repr
+from bbbrun.sweeps.ranking import Goal, Metric, read_metric
+from bbbrun.sweeps.slurm_options import SlurmOptions, read_slurm
 
 SWEEP_FILE_KEYS = ("name", "config", "overrides", "parameters", "metric", "slurm")
 RANGE = re.compile(r"^range\((.*)\)$")
 UNSAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
-
-
-class Goal(str, Enum):
-    MINIMIZE = "minimize"
-    MAXIMIZE = "maximize"
+MAX_RUNS = 10_000  # a sweep's grid; every run gets a directory and a line of the summary
 
 
 class ExecutorKind(str, Enum):
@@ -42,24 +42,6 @@ class ExecutorKind(str, Enum):
     SERIAL = "serial"
     DASK = "dask"
     SLURM = "slurm"
-
-
-@dataclass(frozen=True)
-class Metric:
-    name: str = "val_nll"
-    goal: Goal = Goal.MINIMIZE
-
-
-@dataclass(frozen=True)
-class SlurmOptions:
-    # "local" runs the job array on this machine through submitit's local executor.
-    cluster: str = "slurm"
-    partition: str | None = None
-    time_min: int = 60
-    gpus_per_node: int = 0
-    cpus_per_task: int = 1
-    mem_gb: float | None = None
-    array_parallelism: int = 64
 
 
 @dataclass(frozen=True)
@@ -134,10 +116,16 @@ def parse_range(key: str, inner: str) -> list[int | float]:
     if len(args) == 2:
         args = [*args, 1]
     start, stop, step = args
+    if not all(math.isfinite(a) for a in args):
+        raise ConfigError(f"{key}=range({inner}): start, stop and step must be finite numbers")
     if step == 0:
         raise ConfigError(f"{key}=range({inner}): the step must not be 0")
     # The tolerance keeps range(0.1, 0.4, 0.1) at three values despite rounding in (0.4 - 0.1) / 0.1.
-    count = max(0, math.ceil((stop - start) / step - 1e-9))
+    span = (stop - start) / step - 1e-9
+    if not math.isfinite(span) or span > MAX_RUNS:
+        raise ConfigError(f"{key}=range({inner}) has more than {MAX_RUNS:,} values; a sweep runs at most "
+                          f"{MAX_RUNS:,} runs")
+    count = max(0, math.ceil(span))
     values = [start + i * step for i in range(count)]
     if not values:
         raise ConfigError(f"{key}=range({inner}) is empty")
@@ -200,7 +188,7 @@ def read_sweep_file(path: Path, raw: dict[str, Any]) -> SweepSpec:
     return SweepSpec(
         configs=[(path.stem, base)], fixed=dict(fixed), axes=read_parameters(path, raw.get("parameters") or {}),
         metric=read_metric(path, raw.get("metric") or {}), slurm=read_slurm(path, raw.get("slurm") or {}),
-        name=str(raw.get("name") or path.stem),
+        name=check_name(str(raw.get("name") or path.stem), f"{path}: name"),
     )
 
 
@@ -216,22 +204,6 @@ def read_parameters(path: Path, raw: Any) -> dict[str, Axis]:
     return axes
 
 
-def read_metric(path: Path, raw: Any) -> Metric:
-    if not isinstance(raw, dict) or set(raw) - {"name", "goal"}:
-        raise ConfigError(f"{path}: 'metric' must be {{name: val_nll, goal: minimize}}")
-    goal = raw.get("goal", "minimize")
-    if goal not in [g.value for g in Goal]:
-        raise ConfigError(f"{path}: metric.goal must be minimize or maximize, got {goal!r}")
-    return Metric(str(raw.get("name", "val_nll")), Goal(goal))
-
-
-def read_slurm(path: Path, raw: Any) -> SlurmOptions:
-    names = [f.name for f in dataclasses.fields(SlurmOptions)]
-    if not isinstance(raw, dict) or set(raw) - set(names):
-        raise ConfigError(f"{path}: 'slurm' must be a mapping with keys from {', '.join(names)}")
-    return SlurmOptions(**raw)
-
-
 # ------------------------------------------------------------- expansion
 
 
@@ -241,12 +213,22 @@ def expand(spec: SweepSpec) -> SweepPlan:
         scratch = copy.deepcopy(raw)
         for key in [*spec.fixed, *spec.axes]:
             set_dotted(scratch, key, None)
+    check_grid_size(spec)
     swept_keys = (["config"] if len(spec.configs) > 1 else []) + list(spec.axes)
     grid = itertools.product(spec.configs, *(axis.values for axis in spec.axes.values()))
     runs = [plan_run(i, spec, combo) for i, combo in enumerate(grid)]
     if runs and all(run.error for run in runs):
         raise ConfigError(f"no run of this sweep is valid; the first: {runs[0].error}")
     return SweepPlan(sweep_name(spec), swept_keys, runs, spec.metric, spec.slurm)
+
+
+def check_grid_size(spec: SweepSpec) -> None:
+    """Refuse a grid of more than MAX_RUNS runs before any of it is built."""
+    sizes = [len(spec.configs), *(len(axis.values) for axis in spec.axes.values())]
+    if math.prod(sizes) > MAX_RUNS:
+        shape = " x ".join(map(str, sizes))
+        raise ConfigError(f"this sweep has {math.prod(sizes):,} runs ({shape}); at most {MAX_RUNS:,}: "
+                          "sweep fewer values")
 
 
 def plan_run(index: int, spec: SweepSpec, combo: tuple[Any, ...]) -> RunPlan:
@@ -268,7 +250,7 @@ def sweep_name(spec: SweepSpec) -> str:
     if spec.name:
         return spec.name
     names = list(dict.fromkeys(str(spec.fixed.get("name") or raw.get("name") or "run") for _, raw in spec.configs))
-    return UNSAFE.sub("_", "+".join(names))
+    return UNSAFE.sub("_", "+".join(names))[:MAX_NAME_CHARS].lstrip(".") or "sweep"
 
 
 def format_value(value: Any) -> str:
@@ -287,13 +269,31 @@ def run_dir_name(index: int, swept: dict[str, Any]) -> str:
 
 
 def plan_from_dict(raw: Any, where: Path) -> SweepPlan:
-    """A plan as `plan_to_dict` wrote it (read back from the sweep directory at `where`)."""
+    """A plan as `plan_to_dict` wrote it (read back from the sweep directory at `where`), checked as hostile:
+    the recorded directory names must be plain and distinct, every field of the type bbbrun wrote."""
     try:
         runs = [RunPlan(**run) for run in raw["runs"]]
         metric = Metric(raw["metric"]["name"], Goal(raw["metric"]["goal"]))
-        return SweepPlan(raw["name"], list(raw["swept_keys"]), runs, metric, SlurmOptions(**raw["slurm"]))
-    except (KeyError, TypeError, ValueError) as err:
-        raise ConfigError(f"{where} is not a sweep plan written by bbbrun sweep ({err})") from None
+        plan = SweepPlan(raw["name"], list(raw["swept_keys"]), runs, metric, read_slurm(where, raw["slurm"]))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ConfigError(f"{where} is not a sweep plan written by bbbrun sweep ({short_repr(err, 120)})") from None
+    check_plan(plan, where)
+    return plan
+
+
+def check_plan(plan: SweepPlan, where: Path) -> None:
+    """Refuse a hand-edited plan whose names or runs bbbrun could not have written."""
+    broken = f"{where} was edited or is corrupt"
+    if not isinstance(plan.name, str) or not isinstance(plan.metric.name, str):
+        raise ConfigError(f"{broken}: its name and metric must be strings")
+    check_name(plan.name, f"{where}: name")
+    names = [run.dir_name for run in plan.runs]
+    for run in plan.runs:
+        if not isinstance(run.index, int) or not isinstance(run.config, dict) or not isinstance(run.swept, dict):
+            raise ConfigError(f"{broken}: run {short_repr(run.index)} is not an index, swept values and a config")
+        check_name(run.dir_name, f"{where}: run {run.index}'s directory")
+    if len(set(names)) != len(names) or len({run.index for run in plan.runs}) != len(plan.runs):
+        raise ConfigError(f"{broken}: two runs share a directory or an index")
 
 
 def plan_to_dict(plan: SweepPlan) -> dict[str, Any]:

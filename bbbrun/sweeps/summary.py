@@ -16,7 +16,8 @@ from typing import Any
 
 from bbbrun.files import output_errors, write_text_atomic
 from bbbrun.runs.layout import SweepDir
-from bbbrun.sweeps.grid import Goal, SweepPlan, format_value
+from bbbrun.sweeps.grid import SweepPlan, format_value
+from bbbrun.sweeps.ranking import Goal
 
 
 def table_metrics(plan: SweepPlan) -> tuple[str, ...]:

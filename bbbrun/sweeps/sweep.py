@@ -190,9 +190,10 @@ def run_sweep(plan: SweepPlan, sweep: SweepDir, executor: Executor,
     try:
         executor.run(jobs, done, sweep.slurm)
         status = "completed"
-    except KeyboardInterrupt:
-        raise Interrupted(f"sweep stopped; what finished is in {sweep.summary_csv}; "
-                          f"continue with: bbbrun sweep --resume {sweep.path}", signal.SIGINT) from None
+    except KeyboardInterrupt as stop:
+        signum = getattr(stop, "signum", signal.SIGINT)  # interrupts.SignalStop names SIGTERM too
+        raise Interrupted(f"sweep stopped by {signal.Signals(signum).name}; what finished is in "
+                          f"{sweep.summary_csv}; continue with: bbbrun sweep --resume {sweep.path}", signum) from None
     finally:
         records = collect(plan, sweep, fresh)
         write_summary(plan, sweep, records)

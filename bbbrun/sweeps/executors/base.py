@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from bbbrun.runs import marker
 from bbbrun.runs.layout import RunDir, failure_record
 from bbbrun.runs.provenance import Invocation
-from bbbrun.sweeps.grid import ExecutorKind, SlurmOptions
+from bbbrun.sweeps.grid import ExecutorKind
+from bbbrun.sweeps.slurm_options import SlurmOptions
 
 SUMMARY_KEYS = ("status", "error", "epochs_completed", "train_seconds", "device")
 
@@ -119,11 +121,18 @@ def execute_run(job: RunJob) -> dict[str, Any]:
     run_dir = RunDir(Path(job.run_dir))
     if run_dir.is_completed():
         return summarize_metrics(job.index, run_dir.read_metrics() or {})
-    run_dir.path.mkdir(parents=True, exist_ok=True)
+    make_run_dir(run_dir)
     if not job.capture_output:
         return summarize_metrics(job.index, train_run(job, run_dir))
     with open(run_dir.log, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         return summarize_metrics(job.index, train_run(job, run_dir))
+
+
+def make_run_dir(run_dir: RunDir) -> None:
+    """A sweep run's directory, marked as bbbrun's (so --resume and the output checks know it)."""
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    if marker.marker_kind(run_dir.path) is None:
+        marker.mark(run_dir.path, marker.RUN)
 
 
 def log_lines() -> Any:
