@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from bbbrun.cli import app
 from bbbrun.config import load_config
 from bbbrun.fit.loop import Callbacks
+from bbbrun.runs import marker
 from bbbrun.runs.layout import RunDir
 from bbbrun.runs.provenance import Invocation
 from bbbrun.runs.runner import run_training
@@ -99,6 +100,7 @@ def test_run_json_says_running_while_the_run_runs(tiny_config: Path, tmp_path: P
 def test_an_interrupted_run_and_its_resume_are_both_recorded(tiny_config: Path, tmp_path: Path) -> None:
     run_dir = RunDir(tmp_path / "run")
     run_dir.path.mkdir()
+    marker.mark(run_dir.path, marker.RUN)  # as new_run_dir marks the directories bbbrun makes
     polls: list[int] = []
 
     def stop_at_5() -> int | None:

@@ -69,7 +69,7 @@ def test_a_killed_worker_fails_only_its_own_run(tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.yaml", train={"epochs": 600, "log_every": 100, "checkpoint_every": 100},
                           predict={"num_samples": 10})
     out = tmp_path / "out"
-    with sweep(config, out) as process:
+    with sweep(config, out, "--no-batch") as process:  # one run per worker job (a group fails together)
         wait_for_training(out, process)
         workers = workers_of(process.pid)
         assert workers, "no pool worker found"
