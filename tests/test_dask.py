@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import os
 import shutil
 import signal
 import socket
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from clusters import bbbrun, csv_config, csv_rows, replace_pipe, wait_for
+from clusters import Hold, bbbrun, csv_config, csv_rows, wait_for
 from conftest import write_config
 from typer.testing import CliRunner
 
@@ -30,6 +29,7 @@ class DaskCluster:
     address: str
     workers: dict[str, subprocess.Popen[bytes]]  # by worker name
     log: Path
+    hold: Hold  # the workers wait on opening hold.data until it is released
 
 
 def free_port() -> int:
@@ -69,6 +69,7 @@ def dask_cluster(tmp_path: Path) -> Iterator[DaskCluster]:
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     log = tmp_path / "dask.log"
+    hold = Hold.under(tmp_path)
     with log.open("w") as logs:
         processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
                                        "--no-dashboard"], stdout=logs, stderr=logs, cwd=tmp_path)]
@@ -76,10 +77,10 @@ def dask_cluster(tmp_path: Path) -> Iterator[DaskCluster]:
             wait_for_port(port, processes[0])
             workers = {name: subprocess.Popen(
                 [dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny", "--name", name,
-                 "--local-directory", str(tmp_path / name), "--no-dashboard"], stdout=logs, stderr=logs, cwd=tmp_path)
-                for name in ("w0", "w1")}
+                 "--local-directory", str(tmp_path / name), "--no-dashboard"], stdout=logs, stderr=logs, cwd=tmp_path,
+                env=hold.env()) for name in ("w0", "w1")}
             processes += workers.values()
-            yield DaskCluster(address, workers, log)
+            yield DaskCluster(address, workers, log, hold)
         finally:
             stop(processes)
 
@@ -113,20 +114,20 @@ def worker_running(address: str, key_suffix: str) -> str | None:
 
 
 def test_a_worker_killed_mid_run_and_the_sweep_finishes(tmp_path: Path, dask_cluster: DaskCluster) -> None:
-    """Run 000 blocks on a pipe; its worker is killed; Dask reruns it on the other worker and every run finishes."""
-    pipe, table = tmp_path / "rows.csv", tmp_path / "table.csv"
-    os.mkfifo(pipe)
+    """Run 000 is held on its data; its worker is killed; Dask reruns it on the other worker and every run finishes."""
+    hold, table = dask_cluster.hold, tmp_path / "table.csv"
     table.write_text(csv_rows(seed=1))
-    csv_config(tmp_path / "c.yaml", pipe)
-    sweep = bbbrun("sweep", "c.yaml", f"data.path={pipe},{table}", "seed=0,1", "--executor", "dask",
-                   "--scheduler", dask_cluster.address, "--out", "out", cwd=tmp_path)
+    csv_config(tmp_path / "c.yaml", hold.data)
+    # --no-batch: one task per run, so the killed worker is running run 000 alone (not a group of runs).
+    sweep = bbbrun("sweep", "c.yaml", f"data.path={hold.data},{table}", "seed=0,1", "--executor", "dask",
+                   "--scheduler", dask_cluster.address, "--no-batch", "--out", "out", cwd=tmp_path)
     try:
         wait_for("run 000 to start", lambda: next((tmp_path / "out" / "sweeps").glob("*/*/000_*"), None))
         name = wait_for("run 000's worker", lambda: worker_running(dask_cluster.address, "-000"))
         assert sweep.poll() is None
-        replace_pipe(pipe)  # the next reader gets rows; the killed worker's open stays blocked on the old pipe
-        dask_cluster.workers[name].send_signal(signal.SIGKILL)
+        dask_cluster.workers[name].send_signal(signal.SIGKILL)  # while it waits on the held data
         dask_cluster.workers[name].wait()
+        hold.release()  # the rerun of 000 (and 001, if held on the other worker) now read the rows
         out, err = sweep.communicate(timeout=SWEEP_TIMEOUT_S)
     finally:
         sweep.kill()

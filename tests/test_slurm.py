@@ -15,7 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from clusters import bbbrun, csv_config, replace_pipe, wait_for
+from clusters import Hold, bbbrun, csv_config, wait_for
 from conftest import write_config
 from typer.testing import CliRunner
 
@@ -23,7 +23,7 @@ from bbbrun.cli import app
 from bbbrun.sweeps.executors.slurm import task_summary
 from bbbrun.sweeps.executors.slurm_queue import last_error_line, minutes, partition_limits
 
-# A run blocked on its pipe outlives a 1-minute limit: Slurm checks limits every 30 s, then kills.
+# A run held on its data outlives a 1-minute limit: Slurm checks limits every 30 s, then kills.
 TIME_LIMIT_MIN = 1
 SWEEP_TIMEOUT_S = 240
 
@@ -110,14 +110,13 @@ def test_a_time_over_the_partitions_limit_is_refused(partition: str, tmp_path: P
 
 @pytest.mark.slurm
 def test_job_array_with_a_cancelled_and_a_timed_out_run_then_resume(partition: str, tmp_path: Path) -> None:
-    """Two runs block on a pipe: one is scancel'd, one hits --time; two finish. --resume reruns the two."""
-    pipe = tmp_path / "rows.csv"
-    os.mkfifo(pipe)
-    csv_config(tmp_path / "blocked.yaml", pipe)
+    """Two runs are held on their data: one is scancel'd, one hits --time; two finish. --resume reruns the two."""
+    hold = Hold.under(tmp_path)
+    csv_config(tmp_path / "blocked.yaml", hold.data)
     write_config(tmp_path / "fast.yaml")
     # --no-batch: one task per run (a batched group would be one task for its runs).
     sweep = bbbrun("sweep", "blocked.yaml", "fast.yaml", "seed=0,1", "--executor", "slurm", "--partition", partition,
-                   "--time", str(TIME_LIMIT_MIN), "--no-batch", "--out", "out", cwd=tmp_path)
+                   "--time", str(TIME_LIMIT_MIN), "--no-batch", "--out", "out", cwd=tmp_path, env=hold.env())
     try:
         root = wait_for("the sweep directory", lambda: next((tmp_path / "out" / "sweeps").glob("*/*"), None))
         array = wait_for("the job array", lambda: (submitted_arrays(root) or [None])[0])
@@ -141,9 +140,9 @@ def test_job_array_with_a_cancelled_and_a_timed_out_run_then_resume(partition: s
     assert f"slurm job {array}_0 CANCELLED" in cancelled
     assert f"slurm job {array}_1 TIMEOUT" in timed_out and "time limit of 1 min" in timed_out
 
-    replace_pipe(pipe)
+    hold.release()
     finished = {p: (p / "checkpoint.pt").stat().st_mtime_ns for p in root.iterdir() if "fast" in p.name}
-    resume = bbbrun("sweep", "--resume", str(root), "--executor", "slurm", cwd=tmp_path)
+    resume = bbbrun("sweep", "--resume", str(root), "--executor", "slurm", cwd=tmp_path, env=hold.env())
     out, err = resume.communicate(timeout=SWEEP_TIMEOUT_S)
     assert resume.returncode == 0, out + err
     done = sorted(line.split(":")[0].split()[-1] for line in out.splitlines() if line.startswith("done"))
@@ -156,11 +155,10 @@ def test_job_array_with_a_cancelled_and_a_timed_out_run_then_resume(partition: s
 
 @pytest.mark.slurm
 def test_ctrl_c_cancels_the_array_and_marks_the_runs_interrupted(partition: str, tmp_path: Path) -> None:
-    pipe = tmp_path / "rows.csv"
-    os.mkfifo(pipe)
-    csv_config(tmp_path / "blocked.yaml", pipe)
+    hold = Hold.under(tmp_path)  # never released: the tasks stay running until the array is cancelled
+    csv_config(tmp_path / "blocked.yaml", hold.data)
     sweep = bbbrun("sweep", "blocked.yaml", "seed=0,1", "--executor", "slurm", "--partition", partition,
-                   "--no-batch", "--out", "out", cwd=tmp_path)
+                   "--no-batch", "--out", "out", cwd=tmp_path, env=hold.env())
     try:
         root = wait_for("the sweep directory", lambda: next((tmp_path / "out" / "sweeps").glob("*/*"), None))
         array = wait_for("the job array", lambda: (submitted_arrays(root) or [None])[0])
