@@ -180,7 +180,7 @@ class Config:
     name: str = "run"
     seed: int = _field(0, ge=0, le=MAX_SEED)
     device: str = "auto"
-    # torch threads while training on the CPU; null chooses (fit.loop.training_threads).
+    # torch threads while training on the CPU; null: one (measured best here, fit.loop.DEFAULT_TRAINING_THREADS).
     threads: int | None = _field(None, ge=1)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -18,11 +18,16 @@ from bbbrun.bnn.network import BayesianNetwork
 from bbbrun.config import Config, OptimConfig, TrainConfig
 from bbbrun.data import Dataset
 
-# A step whose activations hold fewer elements than this runs single-threaded:
-# its ops are too short to gain from a second thread, and each split op ends in
-# a barrier that waits a whole scheduler slice whenever another process holds
-# a core (measured: the default config's minibatch steps 2.7x slower).
-MIN_ELEMENTS_TO_SPLIT = 2**17
+# Training on the CPU runs one torch thread unless the config's `threads` says
+# otherwise. This model's ops are short (a few hundred microseconds at most),
+# and each op split across threads ends in a barrier that waits a whole
+# scheduler slice whenever another process holds a core. Measured on the
+# project's 2-core machine (benchmarks/bench_batched.py threads, load 1.5-2):
+# 1 vs 2 threads, ms per step: default.yaml 1.00 vs 2.39, default.yaml as 20
+# batched seeds 4.21 vs 6.13, seed.yaml (full batch, 16,000 points) 5.56 vs
+# 6.49, uci.yaml as 20 / 50 / 100 batched splits 1.71 vs 1.84 / 3.61 vs 2.90 /
+# 7.41 vs 6.71; under heavier load a second thread cost 10-50x.
+DEFAULT_TRAINING_THREADS = 1
 
 # val_nll_1sample is the validation NLL per point under one weight sample, a cheap
 # progress signal; metrics.json's val_nll is the mixture over predict.num_samples.
@@ -132,15 +137,13 @@ def fit(trainee: Trainee, callbacks: Callbacks | None = None) -> TrainState:
 
 
 def training_threads(cfg: Config, device: torch.device, elements: int) -> int | None:
-    """torch threads for a training loop whose layers hold `elements` activations per step (None: as set).
+    """torch threads for a training loop on `device` (None: leave torch's setting): the config's, else one.
 
-    The config's `threads` when given; else, on the CPU, one thread below MIN_ELEMENTS_TO_SPLIT.
+    `elements` (activations per step) is kept for a rule that depends on size; none measured better yet.
     """
     if device.type != "cpu":
         return None
-    if cfg.threads is not None:
-        return cfg.threads
-    return 1 if elements < MIN_ELEMENTS_TO_SPLIT else None
+    return cfg.threads if cfg.threads is not None else DEFAULT_TRAINING_THREADS
 
 
 @contextlib.contextmanager
