@@ -172,7 +172,9 @@ def _train_seeds(config: Path, overrides: list[str], count: int, out: Path) -> N
 
     base = load_config(config, overrides).seed  # a bad config fails here, before any directory exists
     prepared = sweeps.prepare(sweeps.seeds_request(config, overrides, count, base))
-    runner = make_executor(ExecOptions(ExecutorKind.SERIAL))
+    # A process per core: the seeds train as one batched group per process, and each run's predictive and
+    # figures (most of the time for a config like default.yaml) then run in parallel too.
+    runner = make_executor(ExecOptions(ExecutorKind.LOCAL))
     root = sweeps.open_sweep(prepared, out, kind="seeds")
     records = _run_plan(prepared.plan, root, runner, summary.table_metrics(prepared.plan), "seeds")
     _render_sweep(summary, prepared.plan, records)
@@ -343,6 +345,11 @@ def benchmark_uci(
 
     items = sources or []
     folders = tuple(Path(s) for s in items if "=" not in s)
+    # A shell glob over a benchmark root (../shared/uci/*) also matches its README: plain files are skipped.
+    files = [f for f in folders if f.is_file()]
+    if files and len(files) < len(folders):
+        console.warn(f"skipping {', '.join(map(str, files))}: not a benchmark folder")
+        folders = tuple(f for f in folders if f not in files)
     prepared = benchmark.prepare(benchmark.BenchmarkRequest(
         folders, config, tuple(s for s in items if "=" in s), splits, resume))
     runner = make_executor(ExecOptions(executor, workers, batch_members=1 if no_batch else batch_members))

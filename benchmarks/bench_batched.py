@@ -2,7 +2,7 @@
 
     python benchmarks/bench_batched.py steps  [--config configs/uci.yaml] [--members 1,2,5,10,20,50,100]
     python benchmarks/bench_batched.py threads [--config configs/default.yaml] [--members 1,20]
-    python benchmarks/bench_batched.py commands [--uci ../shared/uci]
+    python benchmarks/bench_batched.py commands [--uci ../shared/uci] [--parts default,boston,all]
 
 `steps`: trains K members (seeds 0..K-1 of the config; a `uci` config takes split 0's data for all) for
 a fixed number of steps with `fit_group`, against one run with today's `fit`, and prints ms per step,
@@ -111,14 +111,16 @@ def bench_commands(args: argparse.Namespace) -> None:
     bbbrun = str(Path(sys.executable).parent / "bbbrun")
     with tempfile.TemporaryDirectory() as tmp:
         out = ["--out", tmp]
-        one = timed([bbbrun, "train", "configs/default.yaml", "device=cpu", *out], REPO)
-        twenty = timed([bbbrun, "train", "configs/default.yaml", "device=cpu", "seeds=20", *out], REPO)
-        print(f"default.yaml: one run {one:.1f} s; seeds=20 {twenty:.1f} s; ratio {twenty / one:.2f}")
-        boston = str(args.uci / "bostonHousing")
-        one = timed([bbbrun, "benchmark", "uci", boston, "--splits", "1", *out], REPO)
-        twenty = timed([bbbrun, "benchmark", "uci", boston, *out], REPO)
-        print(f"uci.yaml bostonHousing: one split {one:.1f} s; 20 splits {twenty:.1f} s; ratio {twenty / one:.2f}")
-        if not args.skip_all:
+        if "default" in args.parts:
+            one = timed([bbbrun, "train", "configs/default.yaml", "device=cpu", *out], REPO)
+            twenty = timed([bbbrun, "train", "configs/default.yaml", "device=cpu", "seeds=20", *out], REPO)
+            print(f"default.yaml: one run {one:.1f} s; seeds=20 {twenty:.1f} s; ratio {twenty / one:.2f}")
+        if "boston" in args.parts:
+            boston = str(args.uci / "bostonHousing")
+            one = timed([bbbrun, "benchmark", "uci", boston, "--splits", "1", *out], REPO)
+            twenty = timed([bbbrun, "benchmark", "uci", boston, *out], REPO)
+            print(f"uci.yaml bostonHousing: one split {one:.1f} s; 20 splits {twenty:.1f} s; ratio {twenty / one:.2f}")
+        if "all" in args.parts:
             sets = [str(p) for p in sorted(args.uci.iterdir()) if p.is_dir()]
             every = timed([bbbrun, "benchmark", "uci", *sets, *out], REPO)
             print(f"uci.yaml all {len(sets)} sets x 20 splits: {every:.1f} s")
@@ -130,7 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, default=REPO / "configs/uci.yaml")
     parser.add_argument("--members", type=lambda s: [int(v) for v in s.split(",")], default=[1, 2, 5, 10, 20, 50, 100])
     parser.add_argument("--uci", type=Path, default=REPO.parent / "shared/uci")
-    parser.add_argument("--skip-all", action="store_true", help="commands: skip the six-set benchmark")
+    parser.add_argument("--parts", default="default,boston,all",
+                        help="commands: which of default, boston, all (the six-set benchmark) to time")
     args = parser.parse_args(argv)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, load {os.getloadavg()[0]:.2f}")

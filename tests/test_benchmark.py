@@ -99,3 +99,18 @@ def test_the_uci_config_trains_any_table(tmp_path: Path) -> None:
                                       f"data.path={tmp_path / 't.csv'}", "data.target=target", *FAST,
                                       "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
+
+
+def test_a_glob_over_a_benchmark_root_skips_its_readme(tmp_path: Path) -> None:
+    """`bbbrun benchmark uci ROOT/*` matches ROOT/README.md too: it is named and skipped, the folders run."""
+    root = tmp_path / "uci"
+    root.mkdir()
+    toy = toy_folder(root / "toy", splits=1)
+    (root / "README.md").write_text("# the protocol\n")
+    code, out, err = run_benchmark([str(root / "README.md"), str(toy), *FAST, "--out", str(tmp_path / "out")])
+    assert code == 0, out + err
+    assert "skipping" in err and "README.md" in err
+    assert "toy" in out
+    # Files alone are still refused, in one line.
+    code, _, err = run_benchmark([str(root / "README.md"), *FAST, "--out", str(tmp_path / "out2")])
+    assert code == 2 and "is not a folder" in err and not (tmp_path / "out2").exists()
