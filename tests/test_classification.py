@@ -280,11 +280,9 @@ def test_a_classifier_no_better_than_the_majority_class_is_named(tmp_path: Path)
 
 
 def test_a_batched_group_of_classifiers_trains_each_as_alone_and_point_weights_train_alone() -> None:
-    from test_group import params_of, session_in_float64
+    from test_group import alone_and_grouped, assert_same_parameters
 
     from bbbrun.config import config_from_dict
-    from bbbrun.fit.group import MemberCallbacks, fit_group
-    from bbbrun.fit.loop import Callbacks, fit
     from bbbrun.runs.batched import plan_groups
     from bbbrun.runs.session import start_session
 
@@ -292,16 +290,9 @@ def test_a_batched_group_of_classifiers_trains_each_as_alone_and_point_weights_t
             "data": {"function": "two_moons", "num_points": 120, "noise_std": 0.2},
             "train": {"epochs": 30, "batch_size": 32, "log_every": 10, "checkpoint_every": 1000}}
     raws = [{**base, "seed": seed} for seed in (0, 1)]
-    alone = []
-    for raw in raws:
-        session = session_in_float64(raw)
-        fit(session.trainee)
-        alone.append(session)
-    grouped = [session_in_float64(raw) for raw in raws]
-    fit_group([s.trainee for s in grouped], MemberCallbacks([Callbacks() for _ in grouped]))
+    alone, grouped, _ = alone_and_grouped(raws)
     for one, member in zip(alone, grouped, strict=True):
-        for name, value in params_of(one).items():
-            torch.testing.assert_close(params_of(member)[name], value, rtol=0, atol=1e-10)
+        assert_same_parameters(one, member)
     point = [start_session(config_from_dict({**raw, "model": {**raw["model"], "type": "deterministic"}}))
              for raw in raws]
     assert plan_groups(point, 64) == [[0], [1]]

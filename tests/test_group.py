@@ -10,7 +10,7 @@ import torch
 
 from bbbrun.config import config_from_dict
 from bbbrun.fit.group import MemberCallbacks, fit_group
-from bbbrun.fit.loop import Callbacks, TrainData, fit
+from bbbrun.fit.loop import Callbacks, TrainData, TrainState, fit
 from bbbrun.runs.session import Session, start_session
 
 BASE: dict[str, Any] = {
@@ -29,6 +29,23 @@ def session_in_float64(raw: dict[str, Any]) -> Session:
     d = trainee.data
     trainee.data = TrainData(d.x_train.double(), d.y_train.double(), d.x_val.double(), d.y_val.double())
     return session
+
+
+def alone_and_grouped(raws: list[dict[str, Any]]) -> tuple[list[Session], list[Session], list[TrainState]]:
+    """Each config trained alone, and all of them trained as one group, in float64."""
+    alone = []
+    for raw in raws:
+        session = session_in_float64(raw)
+        fit(session.trainee)
+        alone.append(session)
+    grouped = [session_in_float64(raw) for raw in raws]
+    states = fit_group([s.trainee for s in grouped], MemberCallbacks([Callbacks() for _ in grouped]))
+    return alone, grouped, states
+
+
+def assert_same_parameters(one: Session, member: Session) -> None:
+    for name, value in params_of(one).items():
+        torch.testing.assert_close(params_of(member)[name], value, rtol=0, atol=1e-10)
 
 
 def with_changes(**changes: Any) -> dict[str, Any]:
@@ -77,17 +94,10 @@ def test_each_member_trains_as_it_would_alone(variant: dict[str, Any]) -> None:
         elif raw["model"].get("kl") == "closed_form" or i:
             raw["model"]["prior_std"] = 1.0 - 0.2 * i
         raws.append(raw)
-    alone = []
-    for raw in raws:
-        session = session_in_float64(raw)
-        fit(session.trainee)
-        alone.append(session)
-    grouped = [session_in_float64(raw) for raw in raws]
-    states = fit_group([s.trainee for s in grouped], MemberCallbacks([Callbacks() for _ in grouped]))
+    alone, grouped, states = alone_and_grouped(raws)
     for one, member, state in zip(alone, grouped, states, strict=True):
         assert state.status == "completed" and state.epoch == one.state.epoch
-        for name, value in params_of(one).items():
-            torch.testing.assert_close(params_of(member)[name], value, rtol=0, atol=1e-10)
+        assert_same_parameters(one, member)
         # The history (loss terms and the validation pass from the member's own stream) matches too.
         for row_alone, row_member in zip(one.state.history, state.history, strict=True):
             for key in ("loss", "nll", "kl", "val_nll_1sample", "noise_std"):
