@@ -128,6 +128,8 @@ def worker(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     overrides = [f"train.epochs={args.epochs}", f"seed={args.seed}", f"predict.num_samples={args.samples}",
                  "device=cpu", f"train.log_every={args.epochs}", f"train.checkpoint_every={args.epochs}"]
+    if args.threads:  # bbbrun trains with one thread unless its config says otherwise
+        overrides.append(f"threads={args.threads}")
     cfg = load_config(Path(args.config), overrides)
     session = start_session(cfg)
     state = fit(session.trainee)
