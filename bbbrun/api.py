@@ -115,6 +115,10 @@ class Run:
         The draws depend on the run's seed only, so the same x gives the same numbers as `bbbrun predict`.
         """
         cfg = self.config
+        if self._trained.model.likelihood.task != "regression":
+            raise ConfigError("Run.predict is for regression runs; a classifier's class probabilities come from "
+                              "bbbrun predict RUN --input FILE.csv, or in Python bbbrun.probabilities_at("
+                              "bbbrun.load_model(RUN).model, x, run.config.predict, seed=0)")
         if num_samples is not None:
             if num_samples < 1:
                 raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
@@ -124,6 +128,15 @@ class Run:
         epistemic, aleatoric = f.std(0, unbiased=False), samples.aleatoric_std()
         return Prediction(to_numpy(f.mean(0)), to_numpy((epistemic.square() + aleatoric.square()).sqrt()),
                           to_numpy(epistemic), to_numpy(aleatoric), samples)
+
+
+def as_text(value: Any) -> str:
+    """A Python value as the YAML an override holds: None is null, floats keep every digit."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def load(path: str | Path) -> Run:
@@ -156,7 +169,7 @@ def api_invocation(call: str, config: ConfigLike, overrides: Mapping[str, Any]) 
     """run.json's record of a Python call: what was called and with which overrides."""
     path = str(config) if isinstance(config, (str, Path)) else None
     current = Invocation.current(None if path is None else Path(path))
-    typed = tuple(f"{override_key(k)}={v}" for k, v in overrides.items())
+    typed = tuple(f"{override_key(k)}={as_text(v)}" for k, v in overrides.items())
     # Written like the command it stands for: bbbrun.train configs/x.yaml train.epochs=200
     argv = (f"bbbrun.{call}", path or f"<{type(config).__name__}>", *typed)
     return dataclasses.replace(current, argv=argv, overrides=typed)
@@ -222,9 +235,9 @@ def sweep(*sources: str | Path, out: str | Path = "outputs", workers: int = 1, *
     """
     from bbbrun.sweeps import sweep as sweeps
     from bbbrun.sweeps.executors import ExecOptions, make_executor
-    from bbbrun.sweeps.grid import ExecutorKind, format_value
+    from bbbrun.sweeps.grid import ExecutorKind
 
-    typed = [f"{override_key(k)}={','.join(format_value(v) for v in vs) if isinstance(vs, (list, tuple)) else vs}"
+    typed = [f"{override_key(k)}={','.join(map(as_text, vs)) if isinstance(vs, (list, tuple)) else as_text(vs)}"
              for k, vs in axes.items()]
     prepared = sweeps.prepare(sweeps.SweepRequest((*map(str, sources), *typed)))
     kind = ExecutorKind.SERIAL if workers == 1 else ExecutorKind.LOCAL

@@ -361,8 +361,12 @@ def benchmark_uci(
     console.print_table("UCI benchmark: test RMSE and log-likelihood, mean ± se over splits", columns, rows)
     for line in benchmark.citations():
         console.info(line)
-    sweeps.raise_for_failures(records, root)
+    sweeps.raise_for_failures(records, root, RESUME_WITH["benchmark"])
     console.info(f"benchmark directory: {root.path}")
+
+
+# The command that finishes what a stopped sweep, benchmark or seeds run left (it writes that command's own outputs).
+RESUME_WITH = {"sweep": "bbbrun sweep", "seeds": "bbbrun sweep", "benchmark": "bbbrun benchmark uci"}
 
 
 def _run_plan(plan: Any, root: Any, runner: Any, metrics: tuple[str, ...], what: str) -> list[dict[str, Any]]:
@@ -373,7 +377,7 @@ def _run_plan(plan: Any, root: Any, runner: Any, metrics: tuple[str, ...], what:
     console.info(f"{what} directory: {root.path}  ({len(plan.runs)} runs, executor {runner.options.executor.value})")
     with signals_raise(), console.SweepProgress(len(sweeps.pending_jobs(plan, root, runner)), runner.workers()) as bar:
         return sweeps.run_sweep(plan, root, runner, lambda s, name: bar.run_finished(
-            summary.final_line(s, name, metrics), s.get("status") != "completed"))
+            summary.final_line(s, name, metrics), s.get("status") != "completed"), RESUME_WITH[what])
 
 
 def _render_sweep(summary: Any, plan: Any, records: list[dict[str, Any]]) -> None:

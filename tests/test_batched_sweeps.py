@@ -146,8 +146,10 @@ def test_a_resumed_sweep_continues_an_interrupted_run_from_its_checkpoint(tmp_pa
         session = start_session(load_config(run / "config.yaml"))
         stop = Callbacks(should_stop=lambda s=session: 2 if s.state.epoch >= 20 else None)
         assert run_runner.run_training(session, RunDir(run), stop).status == "interrupted"
+    earlier = (first / "run.log").read_text()
     result = cli.invoke(app, ["sweep", "--resume", str(root), "--executor", "serial"])
     assert result.exit_code == 0, result.output
+    assert (first / "run.log").read_text().startswith(earlier)  # the resumed session's lines come after
     for run in (first, second):
         payload = torch.load(run / "checkpoint.pt", weights_only=True)
         assert payload["epoch"] == 40 and [r["epoch"] for r in payload["history"]] == [10, 20, 30, 40]

@@ -77,7 +77,7 @@ class Tracking(str, Enum):
 # number inside what torch and numpy accept (seeds) and what float32 computes with (inputs, scales);
 # `budget` then checks the memory and time that the values together ask for.
 MAX_COUNT = 10**9  # points, epochs, steps, batch sizes, log intervals
-MAX_SEED = 2**63 - 1  # torch.manual_seed's limit
+MAX_SEED = 2**32 - 1  # numpy's RandomState seeds the generated data; torch's limit is higher
 MAX_WIDTH = 100_000
 MAX_LAYERS = 1_000
 MAX_SAMPLES = 10**7

@@ -74,7 +74,7 @@ def execute_group(job: RunJob) -> dict[str, Any]:
                 summaries[member.index] = summarize_metrics(member.index, run_dir.read_metrics() or {})
                 continue
             make_run_dir(run_dir)
-            log = stack.enter_context(open(run_dir.log, "w")) if job.capture_output else None
+            log = stack.enter_context(open(run_dir.log, "a")) if job.capture_output else None
             todo.append((member, run_dir, log))
         if todo and todo[0][2] is not None:
             # What the group itself prints (a traceback) goes to its first run's log.

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from bbbrun.config import config_from_dict
+from bbbrun.config.schema import MAX_SEED
 from bbbrun.errors import ConfigError, Interrupted, SweepFailed
-from bbbrun.runs.layout import SweepDir
+from bbbrun.reprs import short_repr
+from bbbrun.runs.layout import RunDir, SweepDir
 from bbbrun.runs.provenance import Invocation
 from bbbrun.sweeps.batching import batch_jobs, member_indices
 from bbbrun.sweeps.executors import Executor, RunJob
@@ -73,17 +75,18 @@ def split_seeds(overrides: list[str]) -> tuple[int | None, list[str]]:
         if key.strip() != "seeds":
             rest.append(item)
             continue
-        try:
-            count = int(value)
-        except ValueError:
-            count = 0
-        if count < 1 or str(count) != value.strip():
-            raise ConfigError(f"seeds={value!r}: give a whole number of seeds >= 1, e.g. seeds=10")
+        if count is not None:
+            raise ConfigError("seeds= is given twice; give it once")
+        count = int(value) if value.strip().isdigit() and len(value.strip()) <= 9 else 0
+        if count < 1:
+            raise ConfigError(f"seeds={short_repr(value)}: give a whole number of seeds >= 1, e.g. seeds=10")
     return count, rest
 
 
 def seeds_request(config: Path, overrides: list[str], count: int, base_seed: int) -> SweepRequest:
     """The sweep over `count` consecutive seeds from the config's own that `train ... seeds=K` runs."""
+    if base_seed + count - 1 > MAX_SEED:
+        raise ConfigError(f"seeds={count} from seed={base_seed} goes past the largest seed, {MAX_SEED}")
     return SweepRequest((str(config), *overrides, f"seed=range({base_seed},{base_seed + count})"))
 
 
@@ -151,17 +154,24 @@ def collect(plan: SweepPlan, sweep: SweepDir, fresh: dict[int, dict[str, Any]]) 
             summary = fresh[run.index]
         else:
             metrics = sweep.run(run.dir_name).read_metrics()
-            summary = summarize_metrics(run.index, metrics) if metrics else not_run(
-                run.index, "did not run (the sweep was stopped); rerun with --resume")
+            summary = summarize_metrics(run.index, metrics) if metrics else not_run(run.index, stopped_reason(
+                sweep.run(run.dir_name)))
         records.append({"index": run.index, "run": run.dir_name, **run.swept, **summary})
     return records
+
+
+def stopped_reason(run_dir: RunDir) -> str:
+    """Why a run of a stopped sweep has no metrics: it never started, or it stopped with a checkpoint to go on from."""
+    if run_dir.checkpoint.is_file():
+        return "stopped with the sweep; its last checkpoint is kept and --resume goes on from it"
+    return "did not run (the sweep was stopped); rerun with --resume"
 
 
 # ------------------------------------------------------------- one call
 
 
-def run_sweep(plan: SweepPlan, sweep: SweepDir, executor: Executor,
-              on_done: Callable[[dict[str, Any], str], None]) -> list[dict[str, Any]]:
+def run_sweep(plan: SweepPlan, sweep: SweepDir, executor: Executor, on_done: Callable[[dict[str, Any], str], None],
+              resume_with: str = "bbbrun sweep") -> list[dict[str, Any]]:
     """Run what is pending, then write the summary files; returns every run's record.
 
     An interrupt still leaves a summary of what finished, and becomes an `Interrupted` error.
@@ -193,7 +203,7 @@ def run_sweep(plan: SweepPlan, sweep: SweepDir, executor: Executor,
     except KeyboardInterrupt as stop:
         signum = getattr(stop, "signum", signal.SIGINT)  # interrupts.SignalStop names SIGTERM too
         raise Interrupted(f"sweep stopped by {signal.Signals(signum).name}; what finished is in "
-                          f"{sweep.summary_csv}; continue with: bbbrun sweep --resume {sweep.path}", signum) from None
+                          f"{sweep.summary_csv}; continue with: {resume_with} --resume {sweep.path}", signum) from None
     finally:
         records = collect(plan, sweep, fresh)
         write_summary(plan, sweep, records)
@@ -210,7 +220,7 @@ def open_parent_tracker(plan: SweepPlan, sweep: SweepDir) -> SweepTracker | None
     return open_sweep_tracker(config_from_dict(first.config), f"{plan.name}/{sweep.path.name}")
 
 
-def raise_for_failures(records: list[dict[str, Any]], sweep: SweepDir) -> None:
+def raise_for_failures(records: list[dict[str, Any]], sweep: SweepDir, resume_with: str = "bbbrun sweep") -> None:
     failed = [r for r in records if r.get("status") != "completed"]
     if not failed:
         return
@@ -218,4 +228,4 @@ def raise_for_failures(records: list[dict[str, Any]], sweep: SweepDir) -> None:
     more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
     what = "failed" if all(r.get("status") == "failed" for r in failed) else "did not complete"
     raise SweepFailed(f"{len(failed)} of {len(records)} runs {what}: {names}{more}; see {sweep.summary_csv}; "
-                      f"rerun them with bbbrun sweep --resume {sweep.path}")
+                      f"rerun them with {resume_with} --resume {sweep.path}")

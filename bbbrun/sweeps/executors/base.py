@@ -124,7 +124,7 @@ def execute_run(job: RunJob) -> dict[str, Any]:
     make_run_dir(run_dir)
     if not job.capture_output:
         return summarize_metrics(job.index, train_run(job, run_dir))
-    with open(run_dir.log, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+    with open(run_dir.log, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         return summarize_metrics(job.index, train_run(job, run_dir))
 
 
