@@ -166,7 +166,6 @@ def train(
 
 def _train_seeds(config: Path, overrides: list[str], count: int, out: Path) -> None:
     from bbbrun.config import load_config
-    from bbbrun.sweeps import summary
     from bbbrun.sweeps import sweep as sweeps
     from bbbrun.sweeps.executors import ExecOptions, make_executor
 
@@ -174,12 +173,7 @@ def _train_seeds(config: Path, overrides: list[str], count: int, out: Path) -> N
     prepared = sweeps.prepare(sweeps.seeds_request(config, overrides, count, base))
     # A process per core: the seeds train as one batched group per process, and each run's predictive and
     # figures (most of the time for a config like default.yaml) then run in parallel too.
-    runner = make_executor(ExecOptions(ExecutorKind.LOCAL))
-    root = sweeps.open_sweep(prepared, out, kind="seeds")
-    records = _run_plan(prepared.plan, root, runner, summary.table_metrics(prepared.plan), "seeds")
-    _render_sweep(summary, prepared.plan, records)
-    sweeps.raise_for_failures(records, root)
-    console.info(f"seeds directory: {root.path}")
+    _sweep_to_end(prepared, make_executor(ExecOptions(ExecutorKind.LOCAL)), out, "seeds")
 
 
 @app.command()
@@ -301,7 +295,6 @@ def sweep(
     no_batch: bool = typer.Option(False, "--no-batch", help="Train every run on its own (no batched groups)."),
 ) -> None:
     """Run a grid of trainings, then rank them: OUT/sweeps/<name>/<timestamp>/ with summary.csv and comparison.png."""
-    from bbbrun.sweeps import summary
     from bbbrun.sweeps import sweep as sweeps
     from bbbrun.sweeps.executors import ExecOptions, make_executor
 
@@ -313,11 +306,20 @@ def sweep(
             console.info(line)
         return
     runner = make_executor(ExecOptions(executor, workers, scheduler, plan.slurm, 1 if no_batch else batch_members))
-    root = sweeps.open_sweep(prepared, out)
-    records = _run_plan(plan, root, runner, summary.table_metrics(plan), "sweep")
+    _sweep_to_end(prepared, runner, out, "sweep")
+
+
+def _sweep_to_end(prepared: Any, runner: Any, out: Path, what: str) -> None:
+    """Open (or resume) the sweep's directory, run it, show the ranked tables; failures become the exit status."""
+    from bbbrun.sweeps import summary
+    from bbbrun.sweeps import sweep as sweeps
+
+    plan = prepared.plan
+    root = sweeps.open_sweep(prepared, out, kind="seeds" if what == "seeds" else "sweeps")
+    records = _run_plan(plan, root, runner, summary.table_metrics(plan), what)
     _render_sweep(summary, plan, records)
-    sweeps.raise_for_failures(records, root)
-    console.info(f"sweep directory: {root.path}")
+    sweeps.raise_for_failures(records, root, RESUME_WITH[what])
+    console.info(f"{what} directory: {root.path}")
 
 
 benchmark_app = typer.Typer(no_args_is_help=True, help="Standard benchmarks, with published results beside ours.")

@@ -11,7 +11,6 @@ it trains to the run it would be alone (to rounding; tests/test_group.py).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,6 +81,7 @@ class Group:
         self.x_train = torch.stack([t.data.x_train for t in members])
         self.y_train = torch.stack([t.data.y_train for t in members])
         self.prior = stacked_prior(members)
+        self._member_constants()
         self.optimizer = StackedAdam(list(self.params.values()), members[0].cfg.optim.betas)
         if members[0].optimizer.state:
             self._restore_moments()
@@ -96,6 +96,16 @@ class Group:
         opt.step_count = int(states[0][0]["step"])
         opt.exp_avg = [torch.stack([s[j]["exp_avg"] for s in states]) for j in range(len(self.names))]
         opt.exp_avg_sq = [torch.stack([s[j]["exp_avg_sq"] for s in states]) for j in range(len(self.names))]
+
+    def _member_constants(self) -> None:
+        """Each member's KL weight per step of an epoch (lists for its log rows, (K, M) for the loss) and
+        weight decay ((K,), None when every member has none): fixed for the whole training."""
+        first, like = self.members[0], self.template.mu
+        num_batches = batches_per_epoch(first.cfg.train, first.data.num_train)
+        self.weight_lists = [kl_weights(num_batches, t.cfg.train.kl_weighting) for t in self.members]
+        self.kl_weights = torch.tensor(self.weight_lists, dtype=like.dtype, device=like.device)
+        decay = [t.cfg.optim.weight_decay for t in self.members]
+        self.weight_decay = torch.tensor(decay, dtype=like.dtype, device=like.device) if any(decay) else None
 
     def _stack_params(self) -> dict[str, torch.Tensor]:
         per_member = [dict(t.model.named_parameters()) for t in self.members]
@@ -151,6 +161,7 @@ class Group:
         self.buffers = {name: b[at] for name, b in self.buffers.items()}
         self.x_train, self.y_train = self.x_train[at], self.y_train[at]
         self.prior = stacked_prior(self.members)
+        self._member_constants()
         self.optimizer.select(at, list(self.params.values()))
 
 
@@ -187,7 +198,6 @@ def _fit_group(group: Group, calls: dict[int, Callbacks], should_stop: Callable[
     first = group.members[0]
     cfg, n = first.cfg, first.data.num_train
     epochs = planned_epochs(cfg.train, n)
-    num_batches = batches_per_epoch(cfg.train, n) if batch_size else 1
     ids = list(range(group.size))  # each live member's index among the callbacks
     report_every = max(1, min(cfg.train.log_every, epochs // 100 or 1))
     on_cpu = first.data.x_train.device.type == "cpu"
@@ -199,7 +209,7 @@ def _fit_group(group: Group, calls: dict[int, Callbacks], should_stop: Callable[
         lrs = [learning_rate(t.cfg.optim, epoch, epochs) for t in group.members]
         is_log = epoch % cfg.train.log_every == 0 or epoch == epochs
         track = is_log or epoch % report_every == 0
-        sums = run_group_epoch(group, lrs, num_batches, batch_size, track)
+        sums = run_group_epoch(group, lrs, batch_size, track)
         if on_cpu or track or epoch % cfg.train.checkpoint_every == 0:
             finite = torch.isfinite(sums[2]).tolist()
             if not all(finite):
@@ -241,34 +251,25 @@ def report(group: Group, ids: list[int], calls: dict[int, Callbacks], epoch: int
     """Progress for every member, and on log epochs its history row (a validation pass from its own stream)."""
     n = group.members[0].data.num_train
     per_point = ((sums[0] + sums[1]) / n).tolist()
-    num_batches = len(member_weights(group.members[0], n))
     for i, t in enumerate(group.members):
         if is_log:
             group.write_back(i, lrs[i])
-            weights = kl_weights(num_batches, t.cfg.train.kl_weighting)
             member_sums = (sums[0][i], sums[1][i], sums[2][i])
-            row = log_row(t.model, t.data, t.noise, epoch, member_sums, weights, lrs[i], t.state.train_seconds)
+            row = log_row(t.model, t.data, t.noise, epoch, member_sums, group.weight_lists[i], lrs[i],
+                          t.state.train_seconds)
             t.state.history.append(row)
             calls[ids[i]].on_log(row)
         calls[ids[i]].on_progress(epoch, per_point[i])
 
 
-def member_weights(trainee: Trainee, n: int) -> list[float]:
-    cfg = trainee.cfg.train
-    batch = cfg.batch_size if cfg.batch_size and cfg.batch_size < n else None
-    return kl_weights(math.ceil(n / batch) if batch else 1, cfg.kl_weighting)
-
-
-def run_group_epoch(group: Group, lrs: list[float], num_batches: int, batch_size: int | None,
+def run_group_epoch(group: Group, lrs: list[float], batch_size: int | None,
                     track: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One pass of every member over its data; (K,) summed NLL, weighted KL and last loss, detached."""
     members, like = group.members, group.params["mu"]
     n = members[0].data.num_train
     lr = torch.tensor(lrs, dtype=like.dtype, device=like.device)
-    decay = [t.cfg.optim.weight_decay for t in members]
-    weight_decay = torch.tensor(decay, dtype=like.dtype, device=like.device) if any(decay) else None
-    # (K, M): each member's KL weight for each step of the epoch.
-    weights = torch.tensor([member_weights(t, n) for t in members], dtype=like.dtype, device=like.device)
+    weights = group.kl_weights  # (K, M)
+    num_batches = weights.shape[1]
     order = None
     if batch_size:
         order = torch.stack([torch.randperm(n, generator=t.shuffle) for t in members]).to(like.device)
@@ -286,7 +287,7 @@ def run_group_epoch(group: Group, lrs: list[float], num_batches: int, batch_size
         total = nll * (n / y.shape[1]) + (num_batches * weights[:, i]) * out.kl
         group.optimizer.zero_grad()
         total.sum().backward()
-        group.optimizer.step(lr, weight_decay)
+        group.optimizer.step(lr, group.weight_decay)
         last = total.detach()
         if track:
             nll_sum = nll_sum + nll.detach()

@@ -60,10 +60,6 @@ def member_indices(job: RunJob) -> list[int]:
 
 def execute_group(job: RunJob) -> dict[str, Any]:
     """Train a group job's runs (batched where they can be); never raises: failures are per run."""
-    import torch
-
-    if job.num_threads:
-        torch.set_num_threads(job.num_threads)
     members = list(job.members)
     summaries: dict[int, dict[str, Any]] = {}
     with contextlib.ExitStack() as stack:

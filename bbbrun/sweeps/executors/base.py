@@ -114,6 +114,10 @@ def result_of(future: Any, index: int) -> dict[str, Any]:
 
 def execute_run(job: RunJob) -> dict[str, Any]:
     """Train one run (or a batched group) into its directory; a completed run is read back, not retrained."""
+    if job.num_threads:
+        import torch
+
+        torch.set_num_threads(job.num_threads)
     if job.members:
         from bbbrun.sweeps.batching import execute_group
 
@@ -145,13 +149,9 @@ def log_lines() -> Any:
 
 
 def train_run(job: RunJob, run_dir: RunDir) -> dict[str, Any]:
-    import torch
-
     from bbbrun.runs import runner
     from bbbrun.runs.session import sweep_session
 
-    if job.num_threads:
-        torch.set_num_threads(job.num_threads)
     try:
         session = sweep_session(job.config, run_dir)
         return runner.run_training(session, run_dir, log_lines(), job.invocation,
