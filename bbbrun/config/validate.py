@@ -161,6 +161,7 @@ def check_consistency(cfg: Config) -> None:
 
 def check_data_source(data: DataConfig) -> None:
     """Generated data needs enough points; files and folders need a path, a CSV its target column."""
+    check_csv_only_keys(data)
     if data.source is Source.FUNCTION:
         num_val = int(data.num_points * data.val_fraction)
         if num_val < 1 or num_val >= data.num_points:
@@ -180,6 +181,17 @@ def check_data_source(data: DataConfig) -> None:
         raise ConfigError(f"data.source={data.source.value} needs data.path, {what}")
     if data.source is Source.CSV and not data.target:
         raise ConfigError("data.source=csv needs data.target, the name of the column to predict")
+
+
+def check_csv_only_keys(data: DataConfig) -> None:
+    """Column names mean something only to a CSV file; elsewhere they would be silently ignored."""
+    if data.source is Source.CSV:
+        return
+    given = [key for key, value in (("target", data.target), ("features", data.features),
+                                    ("categorical", data.categorical)) if value]
+    if given:
+        raise ConfigError(f"data.{given[0]} names CSV columns, but data.source={data.source.value}; it applies only "
+                          "to data.source=csv (an NPZ file's inputs are its array x and its target y)")
 
 
 def check_device_name(device: str) -> None:

@@ -15,9 +15,22 @@ def numeric_column(table: Table, name: str) -> np.ndarray:
 
 
 def check_numeric(table: Table, names: tuple[str, ...], categorical: tuple[str, ...]) -> None:
-    """Refuse a text-valued input that is not declared categorical, naming every such column."""
-    texts = [n for n in names if n not in categorical and not all(is_number(c) or not c.strip()
-                                                                 for c in table.column(n))]
+    """Refuse a text-valued input that is not declared categorical, naming every such column.
+
+    A column of numbers with a stray word in it is a typo, not a text column: that cell is named by its
+    row and column instead, since one-hot encoding a numeric column would be the wrong advice.
+    """
+    texts = []
+    for name in names:
+        if name in categorical:
+            continue
+        cells = table.column(name)
+        bad = [i for i, c in enumerate(cells) if c.strip() and not is_number(c)]
+        if not bad:
+            continue
+        if 2 * len(bad) < sum(1 for c in cells if c.strip()):
+            parse_number(table.path, table.first_row + bad[0], name, cells[bad[0]])
+        texts.append(name)
     if texts:
         raise DataError(f"{table.path}: column(s) {', '.join(map(repr, texts))} hold text, not numbers; list them "
                         "in data.categorical to one-hot encode them, or leave them out of data.features")
@@ -38,6 +51,10 @@ def encode(table: Table, names: tuple[str, ...], categories: dict[str, tuple[str
     for name in names:
         if name in categories:
             values = np.array([v.strip() for v in table.column(name)])
+            empty = np.flatnonzero(values == "")
+            if len(empty):
+                raise DataError(f"{table.path}, data row {table.first_row + int(empty[0])}, column {name!r}: the "
+                                "cell is empty; a categorical input needs a category in every row")
             blocks.append((values[:, None] == np.array(categories[name])[None, :]).astype(np.float64))
         else:
             blocks.append(numeric_column(table, name)[:, None])

@@ -57,6 +57,12 @@ def read_csv_inputs(cfg: DataConfig) -> tuple[Table, tuple[str, ...]]:
     table.require(list(cfg.categorical), "data.categorical")
     if target in features:
         raise DataError(f"data.target {target!r} is also listed in data.features")
+    if target in cfg.categorical:
+        raise DataError(f"data.target {target!r} is listed in data.categorical, which names inputs to one-hot "
+                        "encode; a classifier's text labels need model.likelihood=categorical instead")
+    stray = [n for n in cfg.categorical if n not in features]
+    if stray:
+        raise DataError(f"data.categorical names {stray[0]!r}, which is not an input (data.features)")
     if not features:
         raise DataError(f"{table.path} has no input column besides the target {target!r}")
     check_numeric(table, features, cfg.categorical)
@@ -90,6 +96,9 @@ class NpzSource:
 def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """x as (n, d) float64 and y as (n,), checked; pickled objects are refused, never loaded."""
     check_readable_file(path, "NPZ data", DataError)
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path} is not an NPZ file (a zip archive of arrays, as numpy.savez writes); "
+                        "data.source=csv reads a table with a header")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in ("x", "y") if k not in archive.files]
@@ -98,6 +107,9 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
                                 f"(it has {', '.join(archive.files) or 'none'})")
             x, y = archive["x"], archive["y"]
     except (OSError, ValueError, TypeError, zipfile.BadZipFile, EOFError) as err:
+        if "pickle" in str(err):
+            raise DataError(f"{path}: its arrays hold pickled Python objects, which bbbrun never loads; save x "
+                            "and y as numeric arrays") from None
         raise DataError(f"{path} is not a readable NPZ file of numeric arrays ({str(err)[:120]})") from None
     return shape_npz(path, x, y)
 

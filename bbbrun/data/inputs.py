@@ -42,11 +42,13 @@ def read_input_chunks(path: Path, spec: InputSpec, with_target: bool = False) ->
     is bad in its first CHUNK_ROWS rows yields nothing.
     """
     check_readable_file(path, "CSV input", DataError)
-    wanted = (*spec.feature_names, *((spec.target_name,) if with_target else ()))
     yielded = False
     with csv_errors(path), path.open(newline="", encoding="utf-8-sig") as handle:
         header, numbered = open_rows(path, handle)
-        Table(path, header, []).require(list(dict.fromkeys(wanted)), "the model's inputs and target")
+        table = Table(path, header, [])
+        table.require(list(spec.feature_names), "an input the model was trained on")
+        if with_target:
+            table.require([spec.target_name], "the target, which scoring needs")
         rows = checked_widths(path, header, numbered)
         while block := list(itertools.islice(rows, CHUNK_ROWS)):
             yield make_chunk(Table(path, header, [row for _, row in block], block[0][0]), spec, with_target)

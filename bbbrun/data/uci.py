@@ -10,6 +10,7 @@ Split K's test rows are held out for the final metrics; a validation part
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +42,39 @@ class UciSource:
         return None
 
 
+MAX_SPLITS = 10_000
+SPLIT_FILE = re.compile(r"index_(?:train|test)_(\d{1,9})\.txt")
+
+
 def num_splits(folder: Path) -> int:
-    """How many splits the folder holds (index_test_0 .. index_test_{K-1})."""
-    count = 0
-    while (folder / f"index_test_{count}.txt").is_file():
-        count += 1
-    return count
+    """How many splits the folder holds: n_splits.txt's count when it has one, else one past the highest K of
+    its index files. Every split below that needs both of its files, so a lost file is an error rather
+    than a benchmark that quietly reports fewer splits."""
+    declared = read_split_count(folder / "n_splits.txt")
+    if declared is None:
+        found = [int(m.group(1)) for p in folder.iterdir() if (m := SPLIT_FILE.fullmatch(p.name))]
+        declared = max(found) + 1 if found else 0
+    if declared > MAX_SPLITS:
+        raise DataError(f"{folder} has {declared} splits; at most {MAX_SPLITS} are supported")
+    for split in range(declared):
+        for kind in ("train", "test"):
+            if not (folder / f"index_{kind}_{split}.txt").is_file():
+                raise DataError(f"{folder} has no index_{kind}_{split}.txt, yet holds {declared} splits "
+                                "(n_splits.txt or its other index files); every split needs both index files")
+    return declared
+
+
+def read_split_count(path: Path) -> int | None:
+    """n_splits.txt's whole number, or None when the folder has none."""
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip()[:40]
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror or err}") from None
+    if not text.isdigit():
+        raise DataError(f"{path} must hold one whole number (the number of splits), got {text!r}")
+    return int(text)
 
 
 def read_matrix(folder: Path) -> np.ndarray:

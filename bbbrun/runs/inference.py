@@ -22,10 +22,10 @@ from bbbrun.data.base import InputSpec
 from bbbrun.data.inputs import CHUNK_ROWS, read_input_chunks
 from bbbrun.errors import ConfigError
 from bbbrun.evaluate.predictive import predictive_at
-from bbbrun.evaluate.regression import PredictiveSummary, summarize
+from bbbrun.evaluate.regression import PredictiveSummary, pit, summarize
 from bbbrun.files import output_errors, write_atomic
 from bbbrun.fit import checkpoint as ckpt
-from bbbrun.runs.figures import write_band_plots, write_range_plots
+from bbbrun.runs.figures import FEATURE_FIGURES, write_band_plots, write_feature_plots, write_range_plots
 from bbbrun.runs.layout import FIGURES, RunDir, checkpoint_file, run_dir_of_checkpoint
 from bbbrun.runs.outputs import check_output_dir, check_output_file
 from bbbrun.runs.session import resolve_device
@@ -117,8 +117,9 @@ def plot_checkpoint(path: Path, samples: int | None, out: Path | None, x_range: 
 
         return plot_class_checkpoint(trained, samples, out, x_range is not None)
     cfg, model = with_samples(trained.cfg, samples), trained.model
-    if model.in_dim != 1:
-        raise ConfigError(f"band plots need a model of one input; this one has {model.in_dim}")
+    if model.in_dim != 1 and x_range is not None:
+        raise ConfigError(f"--x-min/--x-max draw bands over one input; this model has {model.in_dim} "
+                          "(its inputs as encoded); without them plot redraws its val_* and test_* figures")
     own = run_dir_of_checkpoint(trained.checkpoint).path
     if out is not None:
         check_output_dir(out, "--out", own)
@@ -126,6 +127,8 @@ def plot_checkpoint(path: Path, samples: int | None, out: Path | None, x_range: 
     with output_errors(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     target = RunDir(out_dir)
+    if model.in_dim != 1:
+        return write_feature_figures(model, cfg, target)
     paths = {name: target.figure(name) if x_range is None else target.range_figure(name, x_range.x_min,
                                                                                     x_range.x_max)
              for name in FIGURES[:2]}
@@ -137,6 +140,21 @@ def plot_checkpoint(path: Path, samples: int | None, out: Path | None, x_range: 
         x = grid(x_range, GRID_POINTS)
         write_range_plots(paths, ds, cfg, x, predict_summary(model, x, cfg), ground_truth(cfg.data, x))
     return list(paths.values())
+
+
+def write_feature_figures(model: BayesianNetwork, cfg: Config, target: RunDir) -> list[Path]:
+    """A model of several inputs has no band over x: its validation and test rows' figures instead
+    (predicted against observed, errors against std, PIT, calibration), as training drew them."""
+    ds, written = make_dataset(cfg.data, cfg.seed), list[Path]()
+    for split, (x, y) in ds.splits().items():
+        if split == "train" or len(y) == 0:
+            continue
+        samples = predictive_at(model, x, cfg.predict, cfg.seed)
+        u = pit(samples, torch.from_numpy(y.ravel()).to(samples.f)).cpu().numpy()
+        paths = {kind: target.split_figure(split, kind) for kind in FEATURE_FIGURES}
+        write_feature_plots(paths, split, y, summarize(samples, cfg.predict.interval), u)
+        written += paths.values()
+    return written
 
 
 def predict_summary(model: BayesianNetwork, x: np.ndarray, cfg: Config, exact: bool = False) -> PredictiveSummary:

@@ -90,6 +90,8 @@ def with_folder(base: dict[str, Any], folder: Path) -> dict[str, Any]:
     raw = yaml.safe_load(yaml.safe_dump(base))  # a deep copy of plain data
     data = raw.setdefault("data", {})
     data.update({"source": "uci", "path": str(folder)})
+    for key in ("target", "features", "categorical"):  # a CSV config's columns; the folder names its own
+        data.pop(key, None)
     raw["name"] = folder.name
     return raw
 
