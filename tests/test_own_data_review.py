@@ -132,6 +132,7 @@ def plane_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
                                       "data.categorical=[colour]", "data.test_fraction=0.25",
                                       "--out", str(root / "out")])
     assert result.exit_code == 0, result.output
+    assert "val_rmse" in result.output and "test_rmse" in result.output  # the last line shows held-out rows too
     (run_dir,) = (root / "out" / "tiny").iterdir()
     return run_dir, data
 

@@ -166,7 +166,10 @@ def finish_run(session: Session, run_dir: RunDir, state: TrainState, saver: Save
                    "device": str(session.device)}
         run_dir.write_metrics(metrics)
         return RunResult(run_dir, "interrupted", state.epoch, metrics, signum)
-    headline = (*session.model.likelihood.headline_metrics, "train_seconds")
+    own = session.model.likelihood.headline_metrics
+    # Held-out test rows, when the data has them, are what a user reports: show them beside validation.
+    held_out = tuple(f"test_{m[4:]}" for m in own if m.startswith("val_") and f"test_{m[4:]}" in metrics)
+    headline = (*own, *held_out, "train_seconds")
     return RunResult(run_dir, "completed", state.epoch, metrics, headline=headline)
 
 
