@@ -8,6 +8,8 @@ from bbbrun.errors import ConfigError
 from bbbrun.files import output_errors, write_text_atomic
 from bbbrun.report.html import page
 from bbbrun.runs.layout import RunDir, SweepDir
+from bbbrun.runs.marker import marked_ancestor
+from bbbrun.runs.outputs import check_kind
 
 
 def render(target: Path) -> str:
@@ -29,14 +31,28 @@ def render(target: Path) -> str:
 
 def write_report(target: Path, out: Path | None = None) -> Path:
     """Write the report (by default TARGET/report.html) atomically; returns its path."""
-    if out is not None and out.is_dir():
-        raise ConfigError(f"--out {out} is a directory; give a file name such as report.html")
+    own = SweepDir(target).report if SweepDir(target).plan.is_file() else RunDir(target).report
+    if out is not None:
+        check_report_path(out, own)
     html = render(target)
-    path = out or (SweepDir(target).report if SweepDir(target).plan.is_file() else RunDir(target).report)
+    path = out or own
     with output_errors(path.parent):
         path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, html)
     return path
+
+
+def check_report_path(out: Path, own: Path) -> None:
+    """--out may be any new or regular file of the user's, but inside a directory bbbrun made only that
+    directory's own report.html: a report must never replace a checkpoint, a metrics file or a config."""
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a directory; give a file name such as report.html")
+    check_kind(out, "--out")
+    existing = next((p for p in (out.parent, *out.parent.parents) if p.exists()), Path("."))
+    made = marked_ancestor(existing.resolve())
+    if made is not None and out.resolve() != own.resolve():
+        raise ConfigError(f"--out {out} is inside {made}, a directory bbbrun made; write the report elsewhere "
+                          "(or leave out --out for its own report.html)")
 
 
 __all__ = ["render", "write_report"]

@@ -16,6 +16,7 @@ from bbbrun.errors import ConfigError
 from bbbrun.files import output_errors
 from bbbrun.runs.catalog import find_run_dirs, flatten, read_config
 from bbbrun.runs.layout import CompareDir, RunDir
+from bbbrun.runs.marker import marked_ancestor
 
 MISSING = "-"
 
@@ -53,6 +54,11 @@ def expand(paths: list[Path]) -> list[RunDir]:
         if not runs:
             raise ConfigError(f"{path} holds no run (no run.json or metrics.json below it)")
         found.extend(runs)
+    seen: dict[Path, Path] = {}
+    for run_dir in found:
+        first = seen.setdefault(run_dir.path.resolve(), run_dir.path)
+        if first is not run_dir.path:
+            raise ConfigError(f"{run_dir.path} is named twice (also as {first}); give each run once")
     if len(found) < 2:
         raise ConfigError("give at least two runs to compare (or a sweep directory with two or more runs)")
     return found
@@ -101,10 +107,22 @@ def metric_rows(runs: list[Compared]) -> list[list[str]]:
 def compare(paths: list[Path], out: Path | None = None) -> Comparison:
     """Load the runs, tabulate what differs, and (with `out`) write the overlaid figures there."""
     runs = load(expand(paths))
+    if out is not None:
+        check_compare_dir(out)
     comparison = Comparison(runs, differing_config(runs), metric_rows(runs))
     if out is not None:
         comparison.figures = write_figures(runs, CompareDir(out))
     return comparison
+
+
+def check_compare_dir(out: Path) -> None:
+    """The figures go to a directory of their own: never into a run or sweep bbbrun made."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is not a directory; give a directory for the comparison PNGs")
+    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    made = marked_ancestor(existing.resolve())
+    if made is not None:
+        raise ConfigError(f"--out {out} is inside {made}, a directory bbbrun made; write the comparison elsewhere")
 
 
 def write_figures(runs: list[Compared], target: CompareDir) -> list[Path]:

@@ -68,9 +68,9 @@ class PredictRequest:
     level: float = 0.9
 
 
-def load_model(path: Path) -> TrainedModel:
+def load_model(path: str | Path) -> TrainedModel:
     """Rebuild the trained model on the best available device from a checkpoint file or run directory."""
-    file = checkpoint_file(path)
+    file = checkpoint_file(Path(path))
     device = resolve_device("auto")
     payload = ckpt.load_checkpoint(file, map_location=device)
     cfg = ckpt.config_of(payload, file)

@@ -103,10 +103,20 @@ def split_top_level(text: str) -> list[str]:
     return [p.strip() for p in pieces]
 
 
+def number_or_text(value: Any) -> Any:
+    """YAML 1.1 reads 1e9 (no dot, no sign) as text; as a range bound it can only mean the number."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def parse_range(key: str, inner: str) -> list[int | float]:
     """Hydra's range(stop), range(start, stop) or range(start, stop, step); stop excluded."""
     try:
-        args = [yaml.safe_load(a) for a in inner.split(",")]
+        args = [number_or_text(yaml.safe_load(a)) for a in inner.split(",")]
     except yaml.YAMLError:
         args = []
     if not 1 <= len(args) <= 3 or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):

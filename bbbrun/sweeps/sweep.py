@@ -23,7 +23,16 @@ from bbbrun.runs.provenance import Invocation
 from bbbrun.sweeps.batching import batch_jobs, member_indices
 from bbbrun.sweeps.executors import Executor, RunJob
 from bbbrun.sweeps.executors.base import failure, not_run, summarize_metrics
-from bbbrun.sweeps.grid import RunPlan, SweepPlan, expand, format_value, plan_from_dict, plan_to_dict, read_spec
+from bbbrun.sweeps.grid import (
+    MAX_RUNS,
+    RunPlan,
+    SweepPlan,
+    expand,
+    format_value,
+    plan_from_dict,
+    plan_to_dict,
+    read_spec,
+)
 from bbbrun.sweeps.summary import write_summary
 from bbbrun.tracking import SweepTracker, check_plan_tracking, open_sweep_tracker
 
@@ -78,6 +87,8 @@ def split_seeds(overrides: list[str]) -> tuple[int | None, list[str]]:
         if count is not None:
             raise ConfigError("seeds= is given twice; give it once")
         count = int(value) if value.strip().isdigit() and len(value.strip()) <= 9 else 0
+        if value.strip().isdigit() and (len(value.strip()) > 9 or count > MAX_RUNS):
+            raise ConfigError(f"seeds={short_repr(value)} is more runs than one sweep takes (at most {MAX_RUNS:,})")
         if count < 1:
             raise ConfigError(f"seeds={short_repr(value)}: give a whole number of seeds >= 1, e.g. seeds=10")
     return count, rest
