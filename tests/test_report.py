@@ -125,7 +125,10 @@ def test_a_sweep_report_ranks_its_runs(sweep_and_benchmark: tuple[Path, Path]) -
     summary = json.loads((sweep / "summary.json").read_text())
     best = summary["runs"][0]
     assert f"Best run: {best['run']}" in html and '<tr class="best">' in html
-    assert "Mean ± standard deviation across seeds" in html
+    # summary.json's settings carry both; the page shows the standard error, as the terminal does
+    assert "Mean ± standard error across seeds" in html and "standard deviation across" not in html
+    setting = summary["settings"][0]
+    assert f"{setting['val_nll_mean']:.4g} ± {setting['val_nll_se']:.2g}" in html
     assert embedded_images(html) == 1 + 2 + 4  # the metric per setting, every run's curves, the best run's figures
 
 
@@ -137,11 +140,35 @@ def test_a_benchmark_report_puts_published_results_beside_ours(sweep_and_benchma
     assert embedded_images(html) == 1 + 2 + figures
 
 
+@pytest.fixture(scope="module")
+def classifier_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny two-moons run: a decision map and the validation rows' reliability, rejection and confusion."""
+    root = tmp_path_factory.mktemp("classifier")
+    result = CliRunner().invoke(app, ["train", str(ROOT / "configs" / "two_moons.yaml"), "data.num_points=200",
+                                      "train.epochs=20", "predict.num_samples=20", "--out", str(root)])
+    assert result.exit_code == 0, result.output
+    return Path(result.stdout.strip().splitlines()[-1].removeprefix("run directory: ").strip())
+
+
+def test_a_classifier_report_shows_every_figure_the_run_wrote(classifier_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(classifier_run, run)
+    shutil.copy(run / "loss.png", run / "snr.png")  # a figure a later command (bbbrun prune) adds
+    written = {p.name for p in run.glob("*.png")}
+    assert {"decision.png", "val_reliability.png", "val_rejection.png", "val_confusion.png"} <= written
+    html = report(run).read_text()
+    alts = re.findall(r'<img src="data:image/png;base64,[^"]*" alt="([^"]*)"', html)
+    assert embedded_images(html) == len(alts) == len(written) == 6
+    assert alts[:2] == ["Loss against epoch", "Decision map: predicted probability and mutual information"]
+    assert alts[-1] == "snr"
+
+
 @needs_browser
 def test_chromium_decodes_every_image_and_shows_every_table(two_runs: list[Path],
                                                              sweep_and_benchmark: tuple[Path, Path],
-                                                             tmp_path: Path) -> None:
+                                                             classifier_run: Path, tmp_path: Path) -> None:
     pages = {"run": report(two_runs[0], "--out", str(tmp_path / "run" / "report.html")),
+             "classifier": report(classifier_run, "--out", str(tmp_path / "classifier" / "report.html")),
              "sweep": report(sweep_and_benchmark[0], "--out", str(tmp_path / "sweep" / "report.html")),
              "benchmark": report(sweep_and_benchmark[1], "--out", str(tmp_path / "benchmark" / "report.html"))}
     for kind, page in pages.items():

@@ -61,6 +61,32 @@ def test_bad_range_is_a_config_error(item: str) -> None:
         parse_sweep_override(item)
 
 
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["optim.lr=0.01,0.03", "optim.lr=0.1,0.2"], "optim.lr is given twice"),
+    (["optim.lr=0.1", "optim.lr=0.2,0.3"], "optim.lr is given twice"),
+    (["optim.lr=0.01,,0.03"], "value 2 is empty"),
+    (["optim.lr=0.01,"], "value 2 is empty"),
+    (["optim.lr=0.01,0.01"], "optim.lr sweeps 0.01 twice"),
+    (["optim.lr=0.01,1e-2"], "optim.lr sweeps 1e-2 twice"),
+    (["predict.interval=[0.1,0.9],[0.1,0.9]"], "predict.interval sweeps"),
+])
+def test_a_grid_mistake_is_one_line_before_anything_is_created(tmp_path: Path, overrides: list[str],
+                                                               message: str) -> None:
+    config = write_config(tmp_path / "c.yaml")
+    result = runner.invoke(app, ["sweep", str(config), *overrides, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_sweep_file_axis_with_a_repeated_value_is_refused(tmp_path: Path) -> None:
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(yaml.safe_dump({"config": str(write_config(tmp_path / "c.yaml")),
+                                     "parameters": {"seed": {"values": [0, 1, 0]}}}))
+    with pytest.raises(ConfigError, match=r"parameters\.seed sweeps 0 twice"):
+        read_spec([sweep], [])
+
+
 def test_grid_is_the_cartesian_product_with_configs_first(tmp_path: Path) -> None:
     a = write_config(tmp_path / "a.yaml", name="a")
     b = write_config(tmp_path / "b.yaml", name="b")
@@ -199,3 +225,12 @@ def test_slurm_executor_through_submitit_local(tmp_path: Path) -> None:
     assert root.parent.name == "slurmy"
     assert [r["status"] for r in summary_rows(root).values()] == ["completed"]
     assert any((root / "slurm").iterdir())  # submitit's job files and logs
+
+
+def test_train_seeds_from_a_given_seed_is_not_a_key_given_twice(tmp_path: Path) -> None:
+    from bbbrun.sweeps.sweep import plan_from_args, seeds_request
+
+    config = write_config(tmp_path / "c.yaml")
+    request = seeds_request(config, ["seed=5", "optim.lr=0.02"], 2, 5)
+    plan = plan_from_args(list(request.sources))
+    assert [(r.swept["seed"], r.config["optim"]["lr"]) for r in plan.runs] == [(5, 0.02), (6, 0.02)]

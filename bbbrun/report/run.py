@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from bbbrun.report.html import Section, escape, figures, preformatted, status, table
+from bbbrun.runs.class_results import CLASS_FIGURES
 from bbbrun.runs.figures import FEATURE_FIGURES, SPLIT_TITLES
 from bbbrun.runs.layout import FIGURES, RunDir
 
 FIGURE_CAPTIONS = {"train": "Training rows: predictive bands", "val": "Validation rows: predictive bands",
-                   "loss": "Loss against epoch", "calibration": "Calibration on the validation rows"}
+                   "loss": "Loss against epoch", "calibration": "Calibration on the validation rows",
+                   "decision": "Decision map: predicted probability and mutual information"}
 PROVENANCE_KEYS = ("status", "command", "cwd", "config_file", "config_sha256", "overrides", "started_at",
                    "ended_at", "wall_seconds", "epochs_completed", "error", "pid")
 
@@ -64,12 +66,15 @@ def metrics_section(run_dir: RunDir) -> Section:
 
 
 def figure_items(run_dir: RunDir) -> list[tuple[Path, str]]:
-    """The run's own figures, in reading order: the band plots, loss, calibration, then per-split figures."""
-    items = [(run_dir.figure(name), FIGURE_CAPTIONS[name]) for name in FIGURES]
+    """Every PNG of the run, in reading order: the band plots, loss, calibration, the decision map, the
+    per-split figures (a regressor's, then a classifier's), then any other (prune, snr, x-range redraws)."""
+    items = [(run_dir.figure(name), FIGURE_CAPTIONS[name]) for name in (*FIGURES, "decision")]
     for split in ("val", "test"):
         items += [(run_dir.split_figure(split, kind), f"{SPLIT_TITLES[split]} rows: {kind}")
-                  for kind in FEATURE_FIGURES]
-    return items
+                  for kind in (*FEATURE_FIGURES, *CLASS_FIGURES)]
+    known = {path for path, _ in items}
+    items += [(path, path.stem) for path in sorted(run_dir.path.glob("*.png")) if path not in known]
+    return [(path, caption) for path, caption in items if path.is_file()]
 
 
 def provenance_section(run_dir: RunDir) -> Section:

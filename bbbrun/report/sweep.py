@@ -34,7 +34,7 @@ def ranked_section(records: list[dict[str, Any]], plan: SweepPlan) -> Section:
     body += table(columns, rows, classes)
     if summary.has_seeds(plan):
         columns, rows, failed = summary.setting_table(records, plan)
-        body += "<h3>Mean ± standard deviation across seeds</h3>"
+        body += "<h3>Mean ± standard error across seeds (standard deviation / sqrt(seeds))</h3>"
         body += table(columns, rows, ["failed" if bad else "" for bad in failed])
     return Section("Runs, best first", body)
 

@@ -80,8 +80,32 @@ def parse_sweep_override(item: str) -> tuple[str, Any, Axis | None]:
         return key, None, Axis(key, tuple(parse_range(key, match.group(1))))
     pieces = split_top_level(text)
     if len(pieces) > 1:
-        return key, None, Axis(key, tuple(parse_override(f"{key}={p}")[1] for p in pieces))
+        if "" in pieces:  # `a,,b` or `a,` is a slip, not a null: null is spelt out
+            raise ConfigError(f"{key}={text}: value {pieces.index('') + 1} is empty; drop the extra comma "
+                              "(write null for a null value)")
+        return key, None, distinct_axis(key, [parse_override(f"{key}={p}")[1] for p in pieces])
     return key, value, None
+
+
+def distinct_axis(key: str, values: list[Any], where: str = "") -> Axis:
+    """An axis whose values all differ: a repeated value would train the same run twice."""
+    seen: list[Any] = []  # values may be lists, so not a set
+    for value in values:
+        token = number_or_value(value)
+        if token in seen:
+            raise ConfigError(f"{where}{key} sweeps {format_value(value)} twice; give each value once")
+        seen.append(token)
+    return Axis(key, tuple(values))
+
+
+def number_or_value(value: Any) -> Any:
+    """A number as a float (PyYAML leaves `1e-2` a string that the config reads as 0.01), else the value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return (type(value).__name__, value)
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 def split_top_level(text: str) -> list[str]:
@@ -166,8 +190,12 @@ def read_spec(paths: list[Path], overrides: list[str]) -> SweepSpec:
     if sweep_files and len(paths) > 1:
         raise ConfigError(f"{sweep_files[0]} is a sweep file; give it alone, not with other files")
     spec = read_sweep_file(*raws[0]) if sweep_files else SweepSpec(configs=config_axis(raws))
+    given: set[str] = set()
     for item in overrides:
         key, value, axis = parse_sweep_override(item)
+        if key in given:
+            raise ConfigError(f"{key} is given twice; give each key once (write {key}=a,b to sweep several values)")
+        given.add(key)
         spec.axes.pop(key, None)
         spec.fixed.pop(key, None)
         if axis is None:
@@ -210,7 +238,7 @@ def read_parameters(path: Path, raw: Any) -> dict[str, Axis]:
         values = entry.get("values") if isinstance(entry, dict) else entry
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{path}: parameters.{key} needs a non-empty list, e.g. {{values: [1, 2]}}")
-        axes[str(key)] = Axis(str(key), tuple(values))
+        axes[str(key)] = distinct_axis(str(key), values, f"{path}: parameters.")
     return axes
 
 

@@ -98,7 +98,8 @@ def seeds_request(config: Path, overrides: list[str], count: int, base_seed: int
     """The sweep over `count` consecutive seeds from the config's own that `train ... seeds=K` runs."""
     if base_seed + count - 1 > MAX_SEED:
         raise ConfigError(f"seeds={count} from seed={base_seed} goes past the largest seed, {MAX_SEED}")
-    return SweepRequest((str(config), *overrides, f"seed=range({base_seed},{base_seed + count})"))
+    rest = [item for item in overrides if item.partition("=")[0].strip() != "seed"]  # base_seed has it
+    return SweepRequest((str(config), *rest, f"seed=range({base_seed},{base_seed + count})"))
 
 
 def plan_from_args(sources: list[str]) -> SweepPlan:
