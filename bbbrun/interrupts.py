@@ -66,7 +66,13 @@ class SignalStop(KeyboardInterrupt):
         self.signum = signum
 
 
+# Signals raise_stop has raised in this process, oldest first: code that caught one (a run that
+# records its own interrupt and returns) can still see that the user asked to stop.
+received: list[int] = []
+
+
 def raise_stop(signum: int, _frame: FrameType | None) -> None:
+    received.append(signum)
     raise SignalStop(signum)
 
 

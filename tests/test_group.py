@@ -151,6 +151,19 @@ def test_members_resumed_together_go_on_as_they_would_alone() -> None:
             torch.testing.assert_close(params_of(member)[name], value, rtol=0, atol=1e-10)
 
 
+def test_members_resumed_after_training_ended_finish_without_training() -> None:
+    """Runs stopped while writing their results regroup on resume with nothing left to train, as `fit` would."""
+    raws = [with_changes() | {"seed": s} for s in (0, 1)]
+    grouped = [session_in_float64(r) for r in raws]
+    fit_group([s.trainee for s in grouped], MemberCallbacks([Callbacks() for _ in grouped]))
+    trained = [params_of(s) for s in grouped]
+    states = fit_group([s.trainee for s in grouped], MemberCallbacks([Callbacks() for _ in grouped]))
+    assert [(s.status, s.epoch) for s in states] == [("completed", BASE["train"]["epochs"])] * 2
+    for before, member in zip(trained, grouped, strict=True):
+        for name, value in before.items():
+            torch.testing.assert_close(params_of(member)[name], value, rtol=0, atol=0)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_a_group_on_the_gpu_trains_each_member_as_alone() -> None:
     raws = [with_changes(device="cuda", train={**BASE["train"], "batch_size": 32}) | {"seed": s} for s in (0, 1)]

@@ -4,6 +4,7 @@ no process behind and writes the summary of what finished."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -102,3 +103,84 @@ def test_a_signal_to_the_sweep_stops_its_workers_and_writes_the_summary(tmp_path
     time.sleep(1.0)
     assert not [pid for pid in workers if alive(pid)], "a worker outlived the sweep"
     assert {row["status"] for row in summary_rows(out)} <= {"interrupted", "failed", "completed"}
+
+
+class Terminated(BaseException):
+    """A worker process ended by the pool (os._exit in its SIGTERM handler), as an exception a test can catch."""
+
+
+def test_a_run_terminated_while_drawing_its_figures_is_not_completed_and_resume_finishes_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from bbbrun.cli import app
+    from bbbrun.runs import results
+
+    config = write_config(tmp_path / "c.yaml")
+
+    def terminated(*_args: object, **_kwargs: object) -> None:
+        raise Terminated
+
+    monkeypatch.setattr(results, "write_figures", terminated)
+    with pytest.raises(Terminated):
+        CliRunner().invoke(app, ["train", str(config), "--out", str(tmp_path / "out")])
+    (run,) = {p.parent for p in (tmp_path / "out").rglob("checkpoint.pt")}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and metrics["stage"] == "results", metrics
+    monkeypatch.undo()
+    resumed = CliRunner().invoke(app, ["train", "--resume", str(run)])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((run / "metrics.json").read_text())["status"] == "completed"
+    assert all((run / f"{name}.png").is_file() for name in ("val", "loss", "calibration"))
+
+
+def test_ctrl_c_while_a_serial_sweep_writes_results_stops_the_sweep(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from bbbrun.cli import app
+    from bbbrun.runs import results
+
+    def ctrl_c(*_args: object, **_kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1.0)  # the handler raises here
+
+    monkeypatch.setattr(results, "write_figures", ctrl_c)
+    config = write_config(tmp_path / "c.yaml")
+    out = tmp_path / "out"
+    outcome = CliRunner().invoke(app, ["sweep", str(config), "seed=0,1", "--executor", "serial", "--no-batch",
+                                       "--out", str(out)])
+    assert outcome.exit_code == 130, outcome.output
+    rows = summary_rows(out)
+    assert [row["status"] for row in rows] == ["interrupted", "interrupted"], rows
+    assert "while writing its results" in rows[0]["error"], rows
+    assert "did not run" in rows[1]["error"], rows
+    assert not list(out.rglob("001_*/checkpoint.pt")), "the sweep trained a run after Ctrl-C"
+    # --resume finishes the first run's results and trains the second.
+    monkeypatch.undo()
+    resumed = CliRunner().invoke(app, ["sweep", "--resume", str(next(out.rglob("summary.csv")).parent),
+                                       "--executor", "serial"])
+    assert resumed.exit_code == 0, resumed.output
+    assert [row["status"] for row in summary_rows(out)] == ["completed", "completed"]
+
+
+def test_a_local_worker_ignores_ctrl_c_from_its_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    import queue
+
+    import torch
+
+    from bbbrun.sweeps.executors import local
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    threads = torch.get_num_threads()
+    gpus: queue.Queue[int | None] = queue.Queue()
+    gpus.put(None)
+    try:
+        local.init_worker(threads, gpus, None, None)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        torch.set_num_threads(threads)
+        monkeypatch.setattr(local, "_stop_event", None)
+        monkeypatch.setattr(local, "_running", None)

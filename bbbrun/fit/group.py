@@ -203,6 +203,10 @@ def _fit_group(group: Group, calls: dict[int, Callbacks], should_stop: Callable[
     on_cpu = first.data.x_train.device.type == "cpu"
     started = time.perf_counter()
     before = [t.state.train_seconds for t in group.members]
+    if first.state.epoch >= epochs:  # resumed after training ended (its results were stopped): nothing to train
+        for t in group.members:
+            t.state.status = "completed"
+        return
     for t in group.members:
         t.state.status = "running"
     for epoch in range(first.state.epoch + 1, epochs + 1):

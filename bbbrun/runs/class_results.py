@@ -74,13 +74,13 @@ def write_class_results(session: Session, run_dir: RunDir) -> dict[str, Any]:
     summaries = class_summaries(session.model, ds, cfg)
     metrics = class_run_metrics(session, summaries)
     metrics["warnings"] = [*ds.warnings, *majority_warning(ds, metrics)]
-    run_dir.write_metrics(metrics)
     plots.save_figure(plots.plot_loss(session.state.history), run_dir.figure("loss"))
     for split in ("val", "test"):
         if f"{split}_accuracy" in metrics:
             write_split_class_figures(run_dir, split, metrics, ds.classes)
     if ds.input_dim == 2:
         write_decision_map(session.model, ds, cfg, run_dir)
+    run_dir.write_metrics(metrics)  # last: "completed" only once every figure exists
     return metrics
 
 

@@ -34,10 +34,10 @@ def write_results(session: Session, run_dir: RunDir) -> dict[str, Any]:
     metrics = run_metrics(session, samples, summaries)
     metrics["warnings"] = [*ds.warnings, *config_warnings(cfg),
                            *fit_warnings(session, samples["val"], summaries, metrics)]
-    run_dir.write_metrics(metrics)
     write_figures(session, run_dir, summaries, metrics)
     if ds.input_dim > 1:
         write_split_figures(session, run_dir, samples, summaries)
+    run_dir.write_metrics(metrics)  # last: "completed" only once every figure exists
     return metrics
 
 

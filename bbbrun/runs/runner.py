@@ -151,6 +151,11 @@ def finish_run(session: Session, run_dir: RunDir, state: TrainState, saver: Save
         metrics = {"status": "interrupted", "epochs_completed": state.epoch, "device": str(session.device)}
         run_dir.write_metrics(metrics)
         return RunResult(run_dir, "interrupted", state.epoch, metrics, state.stop_signal)
+    # Until the results are whole the run reads as stopped while writing them, so a process
+    # terminated in this stage (a sweep's worker) leaves a run that a resume finishes.
+    results_pending = {"status": "interrupted", "stage": "results", "epochs_completed": state.epoch,
+                       "device": str(session.device)}
+    run_dir.write_metrics(results_pending)
     try:
         calls.on_stage(f"evaluating the predictive ({session.cfg.predict.num_samples} samples) and drawing plots")
         metrics = write_results(session, run_dir)
@@ -162,10 +167,7 @@ def finish_run(session: Session, run_dir: RunDir, state: TrainState, saver: Save
             raise
         # Training is done and checkpointed; only the results are missing, and a resume writes them.
         signum = signum or signal.SIGINT
-        metrics = {"status": "interrupted", "stage": "results", "epochs_completed": state.epoch,
-                   "device": str(session.device)}
-        run_dir.write_metrics(metrics)
-        return RunResult(run_dir, "interrupted", state.epoch, metrics, signum)
+        return RunResult(run_dir, "interrupted", state.epoch, results_pending, signum)
     own = session.model.likelihood.headline_metrics
     # Held-out test rows, when the data has them, are what a user reports: show them beside validation.
     held_out = tuple(f"test_{m[4:]}" for m in own if m.startswith("val_") and f"test_{m[4:]}" in metrics)

@@ -92,6 +92,8 @@ def summarize_metrics(index: int, metrics: dict[str, Any]) -> dict[str, Any]:
     for key, value in metrics.items():
         if key in SUMMARY_KEYS or (isinstance(value, (int, float)) and not isinstance(value, bool)):
             summary[key] = value
+    if metrics.get("stage") == "results" and "error" not in summary:
+        summary["error"] = "stopped while writing its results; training is complete and --resume finishes them"
     return summary
 
 

@@ -12,6 +12,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from bbbrun import interrupts
 from bbbrun.runs.layout import RunDir
 from bbbrun.sweeps.executors.base import (
     Executor,
@@ -33,7 +34,11 @@ class SerialExecutor(Executor):
 
     def run(self, jobs: list[RunJob], on_done: OnDone, folder: Path) -> None:
         for job in jobs:
+            seen = len(interrupts.received)
             on_done(execute_run(job))
+            # A signal the run caught itself (one that came while it wrote its results) still stops the sweep.
+            if len(interrupts.received) > seen:
+                raise interrupts.SignalStop(interrupts.received[-1])
 
 
 class LocalExecutor(Executor):
@@ -129,6 +134,9 @@ _running: Any = None
 
 def init_worker(num_threads: int, gpus: Any, stop: Any, running: Any) -> None:
     """Runs once in each spawned worker, before torch touches a device."""
+    # The parent owns Ctrl-C (the terminal sends it to every worker too): it stops the pool and
+    # terminates running workers; a KeyboardInterrupt here would only print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _stop_event, _running
     _stop_event, _running = stop, running
     signal.signal(signal.SIGTERM, on_terminate)
