@@ -8,8 +8,7 @@ from bbbrun.errors import ConfigError
 from bbbrun.files import output_errors, write_text_atomic
 from bbbrun.report.html import page
 from bbbrun.runs.layout import RunDir, SweepDir
-from bbbrun.runs.marker import marked_ancestor
-from bbbrun.runs.outputs import check_kind
+from bbbrun.runs.outputs import check_kind, made_dir_holding
 
 
 def render(target: Path) -> str:
@@ -48,8 +47,7 @@ def check_report_path(out: Path, own: Path) -> None:
     if out.is_dir():
         raise ConfigError(f"--out {out} is a directory; give a file name such as report.html")
     check_kind(out, "--out")
-    existing = next((p for p in (out.parent, *out.parent.parents) if p.exists()), Path("."))
-    made = marked_ancestor(existing.resolve())
+    made = made_dir_holding(out.parent)
     if made is not None and out.resolve() != own.resolve():
         raise ConfigError(f"--out {out} is inside {made}, a directory bbbrun made; write the report elsewhere "
                           "(or leave out --out for its own report.html)")

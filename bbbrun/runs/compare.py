@@ -16,7 +16,7 @@ from bbbrun.errors import ConfigError
 from bbbrun.files import output_errors
 from bbbrun.runs.catalog import find_run_dirs, flatten, read_config
 from bbbrun.runs.layout import CompareDir, RunDir
-from bbbrun.runs.marker import marked_ancestor
+from bbbrun.runs.outputs import check_output_dir
 
 MISSING = "-"
 
@@ -108,21 +108,11 @@ def compare(paths: list[Path], out: Path | None = None) -> Comparison:
     """Load the runs, tabulate what differs, and (with `out`) write the overlaid figures there."""
     runs = load(expand(paths))
     if out is not None:
-        check_compare_dir(out)
+        check_output_dir(out, "--out")  # never into a run or sweep bbbrun made
     comparison = Comparison(runs, differing_config(runs), metric_rows(runs))
     if out is not None:
         comparison.figures = write_figures(runs, CompareDir(out))
     return comparison
-
-
-def check_compare_dir(out: Path) -> None:
-    """The figures go to a directory of their own: never into a run or sweep bbbrun made."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is not a directory; give a directory for the comparison PNGs")
-    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
-    made = marked_ancestor(existing.resolve())
-    if made is not None:
-        raise ConfigError(f"--out {out} is inside {made}, a directory bbbrun made; write the comparison elsewhere")
 
 
 def write_figures(runs: list[Compared], target: CompareDir) -> list[Path]:

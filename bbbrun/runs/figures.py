@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bbbrun.bnn.likelihoods import RegressionSamples
 from bbbrun.config import Config, Source
 from bbbrun.data import Dataset
-from bbbrun.evaluate.regression import PredictiveSummary, calibration_curve
+from bbbrun.evaluate.regression import PredictiveSummary, calibration_curve, pit
+from bbbrun.runs.layout import RunDir
 
 
 def band_arrays(summary: PredictiveSummary) -> dict[str, np.ndarray]:
@@ -52,6 +54,15 @@ def write_range_plots(paths: dict[str, Path], ds: Dataset, cfg: Config, grid: np
         fig = plots.plot_band(grid.ravel(), band, title, cfg.predict.interval, points=(x.ravel(), y.ravel()),
                               train_range=train_range, f_true=f_grid)
         plots.save_figure(fig, paths[name])
+
+
+def write_split_figures(run_dir: RunDir, split: str, y: np.ndarray, samples: RegressionSamples,
+                        summary: PredictiveSummary) -> list[Path]:
+    """One split's FEATURE_FIGURES into the run directory, from its predictive and targets y (N, 1)."""
+    u = pit(samples, torch.from_numpy(y.ravel()).to(samples.f.device)).cpu().numpy()
+    paths = {kind: run_dir.split_figure(split, kind) for kind in FEATURE_FIGURES}
+    write_feature_plots(paths, split, y, summary, u)
+    return list(paths.values())
 
 
 def write_feature_plots(paths: dict[str, Path], split: str, y: np.ndarray, summary: PredictiveSummary,

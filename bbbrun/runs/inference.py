@@ -22,10 +22,10 @@ from bbbrun.data.base import InputSpec
 from bbbrun.data.inputs import CHUNK_ROWS, read_input_chunks
 from bbbrun.errors import ConfigError
 from bbbrun.evaluate.predictive import predictive_at
-from bbbrun.evaluate.regression import PredictiveSummary, pit, summarize
+from bbbrun.evaluate.regression import PredictiveSummary, summarize
 from bbbrun.files import output_errors, write_atomic
 from bbbrun.fit import checkpoint as ckpt
-from bbbrun.runs.figures import FEATURE_FIGURES, write_band_plots, write_feature_plots, write_range_plots
+from bbbrun.runs.figures import write_band_plots, write_range_plots, write_split_figures
 from bbbrun.runs.layout import FIGURES, RunDir, checkpoint_file, run_dir_of_checkpoint
 from bbbrun.runs.outputs import check_output_dir, check_output_file
 from bbbrun.runs.session import resolve_device
@@ -150,10 +150,7 @@ def write_feature_figures(model: BayesianNetwork, cfg: Config, target: RunDir) -
         if split == "train" or len(y) == 0:
             continue
         samples = predictive_at(model, x, cfg.predict, cfg.seed)
-        u = pit(samples, torch.from_numpy(y.ravel()).to(samples.f)).cpu().numpy()
-        paths = {kind: target.split_figure(split, kind) for kind in FEATURE_FIGURES}
-        write_feature_plots(paths, split, y, summarize(samples, cfg.predict.interval), u)
-        written += paths.values()
+        written += write_split_figures(target, split, y, samples, summarize(samples, cfg.predict.interval))
     return written
 
 

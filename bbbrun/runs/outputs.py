@@ -27,7 +27,7 @@ def check_output_file(path: Path, option: str, reading: Sequence[Path] = ()) -> 
     for source in reading:
         if path.exists() and source.exists() and os.path.samefile(path, source):
             raise DataError(f"{option} {path} is the file being read; give another name")
-    made = marked_ancestor(parent.resolve())
+    made = made_dir_holding(parent)
     if made is not None:
         raise DataError(f"{option} {path} is inside {made}, a directory bbbrun made; write results elsewhere")
 
@@ -50,8 +50,9 @@ def check_kind(path: Path, option: str) -> None:
         raise DataError(f"{option} {path} belongs to another user; give a file of your own")
 
 
-def check_output_dir(path: Path, option: str, own_run: Path) -> None:
-    """A directory for figures: new, or an existing real directory; inside a bbbrun directory only the run's own."""
+def check_output_dir(path: Path, option: str, own_run: Path | None = None) -> None:
+    """A directory for figures: new, or an existing real directory; inside a bbbrun directory only the run's own
+    (`own_run`; None allows none)."""
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -60,7 +61,13 @@ def check_output_dir(path: Path, option: str, own_run: Path) -> None:
         raise DataError(f"{option} {path}: {err.strerror or err}") from None
     if info is not None and not stat.S_ISDIR(info.st_mode):
         raise DataError(f"{option} {path} is not a directory (a file, link or device); give a directory")
+    made = made_dir_holding(path)
+    if made is not None and (own_run is None or made != own_run.resolve()):
+        raise DataError(f"{option} {path} is inside {made}, a directory bbbrun made"
+                        f"{' for another run' if own_run is not None else ''}; write figures elsewhere")
+
+
+def made_dir_holding(path: Path) -> Path | None:
+    """The directory bbbrun made (its marker) that holds `path`, or will once `path` is created; else None."""
     existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
-    made = marked_ancestor(existing.resolve())
-    if made is not None and made != own_run.resolve():
-        raise DataError(f"{option} {path} is inside {made}, another directory bbbrun made; write figures elsewhere")
+    return marked_ancestor(existing.resolve())

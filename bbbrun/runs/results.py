@@ -14,7 +14,7 @@ import torch
 from bbbrun.bnn.likelihoods import RegressionSamples
 from bbbrun.data import ground_truth, plot_range
 from bbbrun.evaluate.predictive import predictive_at
-from bbbrun.evaluate.regression import PredictiveSummary, evaluate, pit, rmse, summarize
+from bbbrun.evaluate.regression import PredictiveSummary, evaluate, rmse, summarize
 from bbbrun.runs.health import fit_warnings
 from bbbrun.runs.layout import RunDir
 from bbbrun.runs.session import Session, config_warnings
@@ -84,15 +84,12 @@ def write_figures(session: Session, run_dir: RunDir, summaries: dict[str, Predic
 def write_split_figures(session: Session, run_dir: RunDir, samples: dict[str, RegressionSamples],
                         summaries: dict[str, PredictiveSummary]) -> None:
     """For more than one input: predicted vs observed, errors vs std, PIT, calibration of val and test rows."""
-    from bbbrun.runs.figures import FEATURE_FIGURES, write_feature_plots
+    from bbbrun.runs.figures import write_split_figures as write_split
 
     splits = session.dataset.splits()
     for split in ("val", "test"):
         if split in samples:
-            y = splits[split][1]
-            u = pit(samples[split], flat(y, session.device)).cpu().numpy()
-            paths = {kind: run_dir.split_figure(split, kind) for kind in FEATURE_FIGURES}
-            write_feature_plots(paths, split, y, summaries[split], u)
+            write_split(run_dir, split, splits[split][1], samples[split], summaries[split])
 
 
 def flat(a: np.ndarray, device: torch.device) -> torch.Tensor:
